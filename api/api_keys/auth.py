@@ -1,0 +1,49 @@
+"""Bearer authentication and role checks for write routes"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, request
+
+from api.api_keys.models import Role
+from api.api_keys.service import verify_key
+from api.audit.service import Actor
+from api.db import get_session
+from api.errors import Forbidden, Unauthenticated
+
+
+def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    needed = Role(role)
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            g.actor = authenticate(needed)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def authenticate(needed: Role) -> Actor:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("The Authorization header must be 'Bearer <key>'.")
+    key = verify_key(get_session(), token.strip())
+    if key is None:
+        raise Unauthenticated("The API key is unknown or has been revoked.")
+    if not key.role.includes(needed):
+        raise Forbidden(f"This needs the '{needed.value}' role; the key has '{key.role.value}'.")
+    return Actor(name=key.name, role=key.role.value)
+
+
+def current_actor() -> Actor:
+    actor: Actor = g.actor
+    return actor

@@ -1,0 +1,69 @@
+"""Booking-check schemas"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from api.fields import Text
+from api.treatments.schemas import BookingRequirementSchema
+
+REF_DOC = {
+    "oneOf": [
+        {"type": "string", "description": "A treatment slug", "example": "exosomes"},
+        {
+            "type": "object",
+            "description": "A booking system's own service id (see `external_ids`)",
+            "properties": {"system": {"type": "string"}, "id": {"type": "string"}},
+            "required": ["system", "id"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+class ExternalRefSchema(ma.Schema):
+    system = Text(40, required=True, min_length=1)
+    id = Text(120, required=True, min_length=1)
+
+
+class TreatmentRef(fields.Field):
+    """A slug, or `{"system", "id"}` naming the service in a booking system."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return Text(200, min_length=1).deserialize(value)
+        if isinstance(value, dict):
+            return ExternalRefSchema().load(value)
+        raise ma.ValidationError("Give a slug or an object with 'system' and 'id'.")
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class BookingCheckSchema(ma.Schema):
+    treatments = fields.List(
+        TreatmentRef(metadata=REF_DOC),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"example": ["exosomes", {"system": "cliniko", "id": "1001"}]},
+    )
+
+
+class BookingResultSchema(ma.Schema):
+    treatment = TreatmentRef(metadata=REF_DOC | {"description": "The treatment as you named it"})
+    slug = fields.String(allow_none=True, metadata={"description": "Our slug, when known"})
+    bookable = fields.Boolean()
+    status = fields.String(allow_none=True, metadata={"example": "not_approved"})
+    reason = fields.String(
+        metadata={"description": "The status, or `unknown_treatment`", "example": "not_approved"}
+    )
+    message = fields.String()
+    requirements = fields.List(fields.Nested(BookingRequirementSchema))
+
+
+class BookingAnswerSchema(ma.Schema):
+    bookable = fields.Boolean(metadata={"description": "True only if every treatment is bookable"})
+    results = fields.List(fields.Nested(BookingResultSchema))

@@ -1,0 +1,49 @@
+"""Recording and reading the change feed.
+
+Ordering guarantee: services stage events with `record_change`; they are inserted just before
+the transaction commits (a `before_commit` hook). On PostgreSQL that insert first takes one
+transaction-scoped advisory lock, held until the commit ends, so event ids are allocated in
+commit order: a reader that has seen id N can never later see a smaller id appear. Taking
+the lock last, after every row lock the write needs, keeps it deadlock-free. SQLite allows one
+writer at a time, which gives the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from api.changes.models import ChangeEvent
+
+FEED_LOCK_KEY = 7_215_001  # arbitrary, constant: the feed's advisory lock
+_PENDING = "pending_change_events"
+
+
+def record_change(session: Session, event_type: str, slug: str, data: dict[str, Any]) -> None:
+    """Stage an event; it is written by the commit of the caller's transaction, or never."""
+    session.info.setdefault(_PENDING, []).append(
+        ChangeEvent(event_type=event_type, treatment_slug=slug, data=data)
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+    session.add_all(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_events(session: Session, _previous_transaction: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def list_changes(session: Session, after: int, limit: int) -> list[ChangeEvent]:
+    """Events with an id greater than `after`, oldest first."""
+    query = select(ChangeEvent).where(ChangeEvent.id > after).order_by(ChangeEvent.id).limit(limit)
+    return list(session.scalars(query))

@@ -1,0 +1,71 @@
+"""Configuration defaults, overlaid by the environment"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class Config:
+    """Defaults for every setting; `create_app` overlays `TPA_*` env vars and test mappings."""
+
+    # The embedded default is SQLite in the instance folder (filled in by create_app).
+    DATABASE_URL: str | None = None
+    DATABASE_ECHO = False
+
+    MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB; larger bodies answer 413
+
+    # Evidence rules (see README, "Evidence rules")
+    EVIDENCE_SMALL_STUDY_PARTICIPANTS = 100  # fewer than this is a "small" study
+    EVIDENCE_LONG_TERM_MONTHS = 12  # at least this is "long-term" follow-up
+    POLICY_MINIMUM_EVIDENCE_LEVEL = "moderate"
+    POLICY_RECOGNISED_REGULATORS = ("FDA", "EMA", "HPRA", "MHRA", "EU_MDR", "TGA", "HC")
+
+    REVIEW_INTERVAL_MONTHS = 12  # after a decision, the next review is due in this many months
+    REVIEW_INTERVAL_MONTHS_UNDER_REVIEW = 6
+
+    LIST_DEFAULT_PAGE_SIZE = 50
+    LIST_MAX_PAGE_SIZE = 100
+    BOOKING_CHECK_MAX_TREATMENTS = 100
+
+    CLINIC_NAME = "The Clinic"
+
+    API_TITLE = "Treatment Policy API"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.1.0"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "v1/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+    API_SPEC_OPTIONS: dict[str, Any] = {
+        "info": {
+            "description": (
+                "The clinic's single source of truth for which aesthetic treatments it offers, "
+                "which it refuses, and why. Public reads need no credentials."
+            ),
+        },
+        "servers": [{"url": "/", "description": "This server"}],
+    }
+
+
+def env_overrides(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
+    """Settings taken from the environment: `DATABASE_URL` and any `TPA_<SETTING>`."""
+    overrides: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        overrides["DATABASE_URL"] = environ["DATABASE_URL"]
+    for key, value in environ.items():
+        if key.startswith("TPA_"):
+            name = key.removeprefix("TPA_")
+            default = getattr(Config, name, None)
+            overrides[name] = _coerce(value, default)
+    return overrides
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value

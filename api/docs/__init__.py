@@ -1,0 +1,15 @@
+"""The docs page's assets, served by the app itself (no CDN)"""
+
+from pathlib import Path
+
+import flask_swagger_ui
+from flask import Blueprint, Response, send_from_directory
+
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+
+blp = Blueprint("docs_assets", __name__)
+
+
+@blp.route("/docs/assets/<path:filename>")
+def swagger_ui_asset(filename: str) -> Response:
+    return send_from_directory(SWAGGER_UI_DIST, filename, max_age=86400)

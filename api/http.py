@@ -1,0 +1,45 @@
+"""Response helpers: JSON bodies with ETags, and 304s that never build a body"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response, request
+
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag of the representation you last read (428 without, 412 if stale).",
+}
+ETAG_HEADER = {"ETag": {"description": "Entity tag of this representation", "schema": {"type": "string"}}}
+
+
+def json_response(
+    payload: Any, status: int = 200, etag: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    response = Response(orjson.dumps(payload), status=status, mimetype="application/json")
+    if etag is not None:
+        response.headers["ETag"] = etag
+    response.headers.update(headers or {})
+    return response
+
+
+def client_has(etag: str) -> bool:
+    """Whether the request's If-None-Match already names this ETag."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    return header.strip() == "*" or etag in {tag.strip() for tag in header.split(",")}
+
+
+def not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    response.headers["ETag"] = etag
+    return response
+
+
+def if_match() -> str | None:
+    return request.headers.get("If-Match")

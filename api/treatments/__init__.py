@@ -1,0 +1,1 @@
+"""Treatments: the catalogue, its evidence, regulatory facts and decisions"""

@@ -1,0 +1,256 @@
+"""Treatment resources: parse, call the service, respond"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from api.api_keys.auth import current_actor
+from api.db import get_session
+from api.http import (
+    ETAG_HEADER,
+    IF_MATCH_PARAMETER,
+    client_has,
+    if_match,
+    json_response,
+    not_modified,
+)
+from api.rules import current_rules
+from api.smorest import Blueprint
+from api.treatments import service
+from api.treatments.schemas import (
+    AuditRecordSchema,
+    DecisionCreateSchema,
+    DecisionSchema,
+    RegulatoryStatusPatchSchema,
+    RegulatoryStatusSchema,
+    StudyPatchSchema,
+    StudySchema,
+    TreatmentCreateSchema,
+    TreatmentPageSchema,
+    TreatmentPatchSchema,
+    TreatmentQueryArgsSchema,
+    TreatmentSchema,
+)
+
+blp = Blueprint(
+    "treatments",
+    __name__,
+    url_prefix="/v1/treatments",
+    description="The clinic's treatments: status, evidence, regulatory facts and decisions.",
+)
+
+OPTIONAL_IF_MATCH = IF_MATCH_PARAMETER | {"required": False}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+}
+
+
+def _treatment_response(treatment: Any, status: int = 200) -> Response:
+    session, rules = get_session(), current_rules()
+    body = TreatmentSchema().dump(service.detail_view(session, treatment, rules))
+    return json_response(body, status, etag=service.treatment_etag(treatment, rules))
+
+
+def _entry_response(schema: Any, entry: Any, status: int = 200) -> Response:
+    return json_response(schema.dump(entry), status, etag=service.entry_etag(entry))
+
+
+@blp.route("")
+class Treatments(MethodView):
+    @blp.arguments(TreatmentQueryArgsSchema, location="query")
+    @blp.response(200, TreatmentPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List treatments
+
+        Filter by status, category, bookable, a case-insensitive search `q` over names and
+        aliases, and `updated_since`; paginated with `page` and `per_page` (at most 100).
+        """
+        filters = service.TreatmentFilters(**args)
+        return service.list_treatments(get_session(), filters, current_rules())
+
+    @blp.requires_role("editor")
+    @blp.arguments(TreatmentCreateSchema)
+    @blp.response(201, TreatmentSchema, headers=ETAG_HEADER)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any]) -> Response:
+        """Add a treatment
+
+        A new treatment starts `under_review`; only a decision changes its status.
+        """
+        treatment = service.create_treatment(get_session(), data, current_actor(), current_rules())
+        return _treatment_response(treatment, 201)
+
+
+@blp.route("/<slug>")
+class TreatmentBySlug(MethodView):
+    @blp.doc(parameters=[IF_NONE_MATCH])
+    @blp.response(200, TreatmentSchema, headers=ETAG_HEADER)
+    @blp.alt_response(304, description="Not modified: your copy is current.")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Response:
+        """Get a treatment
+
+        Send `If-None-Match` with the ETag you hold to get 304 when nothing changed.
+        """
+        treatment = service.find_treatment(get_session(), slug)
+        etag = service.treatment_etag(treatment, current_rules())
+        if client_has(etag):
+            return not_modified(etag)
+        return _treatment_response(treatment)
+
+    @blp.requires_role("editor")
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(TreatmentPatchSchema)
+    @blp.response(200, TreatmentSchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED")
+    def patch(self, data: dict[str, Any], slug: str) -> Response:
+        """Update a treatment's content
+
+        Status, bookability, evidence, version and timestamps are not writable.
+        """
+        treatment = service.update_treatment(
+            get_session(), slug, data, if_match(), current_actor(), current_rules()
+        )
+        return _treatment_response(treatment)
+
+
+@blp.route("/<slug>/decisions")
+class TreatmentDecisions(MethodView):
+    @blp.response(200, DecisionSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """List a treatment's decisions (its public status history), oldest first"""
+        return service.list_decisions(get_session(), slug)
+
+    @blp.requires_role("reviewer")
+    @blp.arguments(DecisionCreateSchema)
+    @blp.response(201, DecisionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT", description="Refused by the policy gate")
+    def post(self, data: dict[str, Any], slug: str) -> Any:
+        """Record a decision
+
+        A decision to `approved` must pass the policy gate; an admin may override it with a
+        justification of at least 40 characters, which is then public.
+        """
+        return service.record_decision(get_session(), slug, data, current_actor(), current_rules())
+
+
+@blp.route("/<slug>/studies")
+class TreatmentStudies(MethodView):
+    @blp.response(200, StudySchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """List a treatment's studies"""
+        return service.list_studies(get_session(), slug)
+
+    @blp.requires_role("editor")
+    @blp.arguments(StudySchema)
+    @blp.response(201, StudySchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any], slug: str) -> Response:
+        """Add a study"""
+        study = service.add_study(get_session(), slug, data, current_actor(), current_rules())
+        return _entry_response(StudySchema(), study, 201)
+
+
+@blp.route("/<slug>/studies/<int(max=2147483647):study_id>")
+class TreatmentStudyById(MethodView):
+    @blp.response(200, StudySchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str, study_id: int) -> Response:
+        """Get a study"""
+        return _entry_response(StudySchema(), service.find_study(get_session(), slug, study_id))
+
+    @blp.requires_role("editor")
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(StudyPatchSchema)
+    @blp.response(200, StudySchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED")
+    def patch(self, data: dict[str, Any], slug: str, study_id: int) -> Response:
+        """Update a study"""
+        study = service.update_study(
+            get_session(), slug, study_id, data, if_match(), current_actor(), current_rules()
+        )
+        return _entry_response(StudySchema(), study)
+
+    @blp.requires_role("editor")
+    @blp.doc(parameters=[OPTIONAL_IF_MATCH])
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def delete(self, slug: str, study_id: int) -> None:
+        """Delete a study"""
+        service.delete_study(get_session(), slug, study_id, if_match(), current_actor(), current_rules())
+
+
+@blp.route("/<slug>/regulatory")
+class TreatmentRegulatory(MethodView):
+    @blp.response(200, RegulatoryStatusSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """List a treatment's regulatory entries"""
+        return service.list_regulatory(get_session(), slug)
+
+    @blp.requires_role("editor")
+    @blp.arguments(RegulatoryStatusSchema)
+    @blp.response(201, RegulatoryStatusSchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any], slug: str) -> Response:
+        """Add a regulatory entry"""
+        entry = service.add_regulatory(get_session(), slug, data, current_actor(), current_rules())
+        return _entry_response(RegulatoryStatusSchema(), entry, 201)
+
+
+@blp.route("/<slug>/regulatory/<int(max=2147483647):entry_id>")
+class TreatmentRegulatoryById(MethodView):
+    @blp.response(200, RegulatoryStatusSchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str, entry_id: int) -> Response:
+        """Get a regulatory entry"""
+        entry = service.find_regulatory(get_session(), slug, entry_id)
+        return _entry_response(RegulatoryStatusSchema(), entry)
+
+    @blp.requires_role("editor")
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(RegulatoryStatusPatchSchema)
+    @blp.response(200, RegulatoryStatusSchema, headers=ETAG_HEADER)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED")
+    def patch(self, data: dict[str, Any], slug: str, entry_id: int) -> Response:
+        """Update a regulatory entry"""
+        entry = service.update_regulatory(
+            get_session(), slug, entry_id, data, if_match(), current_actor(), current_rules()
+        )
+        return _entry_response(RegulatoryStatusSchema(), entry)
+
+    @blp.requires_role("editor")
+    @blp.doc(parameters=[OPTIONAL_IF_MATCH])
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def delete(self, slug: str, entry_id: int) -> None:
+        """Delete a regulatory entry"""
+        service.delete_regulatory(get_session(), slug, entry_id, if_match(), current_actor(), current_rules())
+
+
+@blp.route("/<slug>/audit")
+class TreatmentAudit(MethodView):
+    @blp.requires_role("editor")
+    @blp.response(200, AuditRecordSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """List a treatment's audit trail: who changed what, from what to what"""
+        return service.treatment_audit(get_session(), slug)

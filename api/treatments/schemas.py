@@ -1,0 +1,263 @@
+"""Treatment schemas: the public representations, the filters and the write bodies"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from api.fields import (
+    QueryBoolean,
+    Slug,
+    StrictBoolean,
+    StrictInteger,
+    StrictNumber,
+    Text,
+)
+from api.treatments.vocabulary import (
+    Concern,
+    EvidenceLevel,
+    RegulatoryStatusCode,
+    Sponsorship,
+    Status,
+    StudyDesign,
+)
+
+CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Lowercase letters, digits and underscores only.")
+REGULATOR = validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Upper-case regulator code, e.g. FDA.")
+URL = validate.URL(schemes={"http", "https"}, require_tld=True)
+
+
+class _ValueEnum(fields.Enum):
+    """Loads a member by value; dumps members and plain strings alike."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return value if value is None or isinstance(value, str) and not hasattr(value, "value") else value.value
+
+
+def Enum(enum: type, **kwargs: Any) -> fields.Enum:
+    return _ValueEnum(enum, by_value=True, **kwargs)
+
+
+class BookingRequirementSchema(ma.Schema):
+    code = Text(60, required=True, validate=[CODE], metadata={"example": "prescriber_consultation"})
+    text = Text(500, required=True, metadata={"example": "A prescriber consultation comes first."})
+
+
+class AdverseEventSchema(ma.Schema):
+    event = Text(120, required=True, metadata={"example": "granuloma"})
+    description = Text(1000, load_default="")
+    source_url = Text(2000, allow_none=True, load_default=None, validate=[URL])
+
+
+class EvidenceSummarySchema(ma.Schema):
+    """Derived from the studies by the evidence rules; never written by hand."""
+
+    level = Enum(EvidenceLevel, metadata={"example": "very_low"})
+    studies = fields.Integer()
+    human_studies = fields.Integer()
+    rcts = fields.Integer()
+    largest_sample = fields.Integer(allow_none=True)
+    longest_follow_up_months = fields.Float(allow_none=True)
+    independent_peer_reviewed = fields.Integer()
+    concerns = fields.List(Enum(Concern), metadata={"example": ["small_samples", "not_randomised"]})
+
+
+class StudySchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    title = Text(500, required=True, min_length=1)
+    authors = Text(1000, allow_none=True, load_default=None)
+    journal = Text(300, allow_none=True, load_default=None)
+    year = StrictInteger(min=1800, max=2200, allow_none=True, load_default=None)
+    doi = Text(200, allow_none=True, load_default=None, validate=[validate.Regexp(r"^10\.\S+/\S+$")])
+    pmid = Text(20, allow_none=True, load_default=None, validate=[validate.Regexp(r"^[0-9]{1,12}$")])
+    url = Text(2000, allow_none=True, load_default=None, validate=[URL])
+    design = Enum(StudyDesign, required=True)
+    participants = StrictInteger(max=100_000_000, allow_none=True, load_default=None)
+    randomised = StrictBoolean(load_default=False)
+    controlled = StrictBoolean(load_default=False)
+    blinded = StrictBoolean(load_default=False)
+    follow_up_months = StrictNumber(max=1200, allow_none=True, load_default=None)
+    sponsorship = Enum(Sponsorship, load_default=Sponsorship.UNKNOWN)
+    peer_reviewed = StrictBoolean(load_default=False)
+    outcome_summary = Text(2000, multiline=True, load_default="")
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class RegulatoryStatusSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    regulator = Text(20, required=True, validate=[REGULATOR], metadata={"example": "FDA"})
+    status = Enum(RegulatoryStatusCode, required=True)
+    pathway = Text(100, allow_none=True, load_default=None, metadata={"example": "BLA"})
+    product = Text(300, allow_none=True, load_default=None)
+    indication = Text(1000, allow_none=True, load_default=None)
+    reference = Text(300, allow_none=True, load_default=None, metadata={"example": "BLA 103000"})
+    decided_on = fields.Date(allow_none=True, load_default=None)
+    source_url = Text(2000, required=True, validate=[URL])
+    verified_on = fields.Date(allow_none=True, load_default=None)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class DecisionSchema(ma.Schema):
+    id = fields.Integer()
+    status = Enum(Status)
+    previous_status = Enum(Status, allow_none=True)
+    reason = fields.String()
+    reason_codes = fields.List(fields.String())
+    decided_by = fields.String()
+    decided_at = fields.AwareDateTime()
+    evidence_level = Enum(EvidenceLevel)
+    evidence_snapshot = fields.Nested(EvidenceSummarySchema)
+    regulatory_snapshot = fields.List(fields.Dict())
+    override_justification = fields.String(
+        allow_none=True,
+        metadata={"description": "Set when an admin approved despite the policy gate; public."},
+    )
+
+
+class TreatmentSummarySchema(ma.Schema):
+    """A treatment as listed: everything but the long texts and the regulatory detail."""
+
+    slug = fields.String(metadata={"example": "exosomes"})
+    name = fields.String(metadata={"example": "Exosome therapy"})
+    aliases = fields.List(fields.String())
+    category = fields.String(metadata={"example": "regenerative"})
+    summary = fields.String()
+    status = Enum(Status)
+    status_reason = fields.String()
+    bookable = fields.Boolean(metadata={"description": "Derived: true only when approved."})
+    evidence = fields.Nested(EvidenceSummarySchema)
+    updated_at = fields.AwareDateTime()
+
+
+class TreatmentSchema(TreatmentSummarySchema):
+    explanation = fields.String(metadata={"description": "Markdown"})
+    explanation_html = fields.String(metadata={"description": "The explanation, sanitised HTML"})
+    booking_requirements = fields.List(fields.Nested(BookingRequirementSchema))
+    external_ids = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"example": {"cliniko": "1234"}}
+    )
+    regulatory = fields.List(fields.Nested(RegulatoryStatusSchema))
+    safety = fields.List(fields.Nested(AdverseEventSchema))
+    latest_decision = fields.Nested(DecisionSchema, allow_none=True)
+    last_reviewed_on = fields.Date(allow_none=True)
+    next_review_due = fields.Date(allow_none=True)
+    version = fields.Integer()
+    created_at = fields.AwareDateTime()
+
+
+class TreatmentPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TreatmentSummarySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class TreatmentQueryArgsSchema(ma.Schema):
+    status = Enum(Status)
+    category = Text(64, validate=[CODE])
+    bookable = QueryBoolean()
+    q = Text(200, min_length=1, metadata={"description": "Case-insensitive match on name and aliases"})
+    updated_since = fields.AwareDateTime(
+        default_timezone=None, metadata={"description": "ISO 8601 date-time with an offset"}
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+READ_ONLY_FIELDS = (
+    "status", "status_reason", "bookable", "evidence", "version", "created_at", "updated_at",
+    "explanation_html", "latest_decision", "last_reviewed_on", "next_review_due", "regulatory",
+)  # fmt: skip
+
+
+class RejectReadOnlySchema(ma.Schema):
+    @ma.validates_schema(pass_original=True)
+    def _reject_read_only(self, _data: dict, original: object, **_kwargs: object) -> None:
+        if not isinstance(original, dict):
+            return
+        errors = {
+            name: ["Read-only: set by decisions or derived by the API, never written directly."]
+            for name in READ_ONLY_FIELDS
+            if name in original
+        }
+        if errors:
+            raise ma.ValidationError(errors)
+
+    @ma.pre_load
+    def _drop_read_only(self, data: object, **_kwargs: object) -> object:
+        # Removed before field loading so they are reported as read-only, not as unknown.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+
+class TreatmentPatchSchema(RejectReadOnlySchema):
+    """Content fields of a treatment; every one optional."""
+
+    name = Text(200, min_length=1, metadata={"example": "Botulinum toxin type A"})
+    aliases = fields.List(Text(200, min_length=1), validate=validate.Length(max=50))
+    category = Text(64, validate=[CODE], metadata={"example": "neuromodulator"})
+    summary = Text(1000, min_length=1)
+    explanation = Text(20_000, multiline=True, metadata={"description": "Markdown"})
+    booking_requirements = fields.List(
+        fields.Nested(BookingRequirementSchema), validate=validate.Length(max=20)
+    )
+    safety = fields.List(fields.Nested(AdverseEventSchema), validate=validate.Length(max=50))
+    external_ids = fields.Dict(
+        keys=Text(40, validate=[CODE]),
+        values=Text(120, min_length=1),
+        validate=validate.Length(max=20),
+    )
+
+
+class TreatmentCreateSchema(TreatmentPatchSchema):
+    slug = Slug(required=True)
+    name = Text(200, min_length=1, required=True, metadata={"example": "Botulinum toxin type A"})
+    category = Text(64, validate=[CODE], required=True, metadata={"example": "neuromodulator"})
+    summary = Text(1000, min_length=1, required=True)
+
+
+class DecisionCreateSchema(ma.Schema):
+    status = Enum(Status, required=True)
+    reason = Text(500, min_length=1, required=True, metadata={"description": "Public reason"})
+    reason_codes = fields.List(
+        Text(60, validate=[CODE]),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"example": ["no_regulatory_approval", "evidence_very_low"]},
+    )
+    override_justification = Text(
+        4000,
+        multiline=True,
+        min_length=40,
+        metadata={"description": "Admins only: approve despite the policy gate; shown publicly."},
+    )
+
+
+class AuditRecordSchema(ma.Schema):
+    id = fields.Integer()
+    entity = fields.String(metadata={"example": "study"})
+    entity_id = fields.Integer()
+    action = fields.String(metadata={"example": "updated"})
+    actor_name = fields.String()
+    actor_role = fields.String()
+    occurred_at = fields.AwareDateTime()
+    changes = fields.Dict(metadata={"example": {"participants": {"from": 12, "to": 120}}})
+
+
+class StudyPatchSchema(StudySchema):
+    """Any study fields; the others keep their values."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class RegulatoryStatusPatchSchema(RegulatoryStatusSchema):
+    """Any regulatory fields; the others keep their values."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)

@@ -1,0 +1,597 @@
+"""Treatment use cases: public reads for the website, governed writes for staff.
+
+Every write is one transaction: the change, its audit record and its change-feed events are
+added to the session and committed together by `_commit`, or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from api.audit.service import Actor, diff, list_audit, record_audit
+from api.booking.rules import is_bookable
+from api.changes.service import record_change
+from api.db import utcnow
+from api.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+from api.rules import Rules
+from api.treatments.evidence import EvidenceSummary, derive_evidence
+from api.treatments.markdown import render_explanation
+from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
+from api.treatments.policy import UnmetCriterion, approval_blockers
+from api.treatments.vocabulary import Status
+
+CONTENT_FIELDS = (
+    "name", "aliases", "category", "summary", "explanation", "booking_requirements", "safety", "external_ids",
+)  # fmt: skip
+STUDY_FIELDS = (
+    "title", "authors", "journal", "year", "doi", "pmid", "url", "design", "participants",
+    "randomised", "controlled", "blinded", "follow_up_months", "sponsorship", "peer_reviewed",
+    "outcome_summary",
+)  # fmt: skip
+REGULATORY_FIELDS = (
+    "regulator", "status", "pathway", "product", "indication", "reference", "decided_on",
+    "source_url", "verified_on",
+)  # fmt: skip
+OVERRIDE_MIN_LENGTH = 40
+
+
+class TreatmentNotFound(NotFound):
+    def __init__(self, slug: str):
+        super().__init__(f"No treatment has the slug '{slug}'.")
+
+
+class EntryNotFound(NotFound):
+    pass
+
+
+class DuplicateSlug(Conflict):
+    slug = "duplicate-slug"
+
+    def __init__(self, slug: str):
+        super().__init__(f"A treatment with the slug '{slug}' already exists.")
+
+
+class ExternalIdTaken(Conflict):
+    slug = "external-id-taken"
+
+
+class PolicyGateRefused(Conflict):
+    slug, title = "policy-gate-refused", "Approval refused by the policy gate"
+
+    def __init__(self, unmet: list[UnmetCriterion]):
+        super().__init__(
+            "The treatment does not meet the clinic's criteria for approval.",
+            unmet=[{"code": u.code, "message": u.message} for u in unmet],
+        )
+
+
+@dataclass(frozen=True)
+class TreatmentFilters:
+    status: Status | None = None
+    category: str | None = None
+    bookable: bool | None = None
+    q: str | None = None
+    updated_since: dt.datetime | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def evidence_for(treatment: Treatment, rules: Rules) -> EvidenceSummary:
+    return derive_evidence(treatment.studies, bool(treatment.safety), rules.thresholds)
+
+
+def treatment_etag(treatment: Treatment, rules: Rules) -> str:
+    """A strong ETag: the row version plus everything else a representation depends on."""
+    return f'"t{treatment.id}-v{treatment.version}-{rules.fingerprint}"'
+
+
+def entry_etag(entry: Study | RegulatoryStatus) -> str:
+    kind = "s" if isinstance(entry, Study) else "r"
+    return f'"{kind}{entry.id}-v{entry.version}"'
+
+
+def summary_view(treatment: Treatment, rules: Rules) -> dict[str, Any]:
+    return {
+        "slug": treatment.slug,
+        "name": treatment.name,
+        "aliases": treatment.aliases,
+        "category": treatment.category,
+        "summary": treatment.summary,
+        "status": treatment.status,
+        "status_reason": treatment.status_reason,
+        "bookable": is_bookable(treatment.status),
+        "evidence": evidence_for(treatment, rules).as_dict(),
+        "updated_at": treatment.updated_at,
+    }
+
+
+def detail_view(session: Session, treatment: Treatment, rules: Rules) -> dict[str, Any]:
+    latest = session.scalars(
+        select(Decision).where(Decision.treatment_id == treatment.id).order_by(Decision.id.desc()).limit(1)
+    ).first()
+    return summary_view(treatment, rules) | {
+        "explanation": treatment.explanation,
+        "explanation_html": treatment.explanation_html,
+        "booking_requirements": treatment.booking_requirements,
+        "external_ids": {e.system: e.external_id for e in treatment.external_ids},
+        "regulatory": treatment.regulatory,
+        "safety": treatment.safety,
+        "latest_decision": latest,
+        "last_reviewed_on": treatment.last_reviewed_on,
+        "next_review_due": treatment.next_review_due,
+        "version": treatment.version,
+        "created_at": treatment.created_at,
+    }
+
+
+def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -> dict[str, Any]:
+    """One page of treatments, ordered by name, in three queries whatever the page holds."""
+    query = select(Treatment)
+    if filters.status is not None:
+        query = query.where(Treatment.status == filters.status)
+    if filters.bookable is not None:
+        bookable = Treatment.status == Status.APPROVED
+        query = query.where(bookable if filters.bookable else ~bookable)
+    if filters.category is not None:
+        query = query.where(Treatment.category == filters.category)
+    if filters.q is not None:
+        needle = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Treatment.search_text.like(f"%{needle}%", escape="\\"))
+    if filters.updated_since is not None:
+        query = query.where(Treatment.updated_at >= filters.updated_since)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(
+        query.options(selectinload(Treatment.studies))
+        .order_by(Treatment.name, Treatment.id)
+        .limit(filters.per_page)
+        .offset((filters.page - 1) * filters.per_page)
+    ).all()
+    return {
+        "items": [summary_view(t, rules) for t in page],
+        "page": filters.page,
+        "per_page": filters.per_page,
+        "total": total,
+    }
+
+
+def find_treatment(session: Session, slug: str) -> Treatment:
+    treatment = session.scalars(select(Treatment).where(Treatment.slug == slug)).first()
+    if treatment is None:
+        raise TreatmentNotFound(slug)
+    return treatment
+
+
+def list_decisions(session: Session, slug: str) -> list[Decision]:
+    return list(find_treatment(session, slug).decisions)
+
+
+def list_studies(session: Session, slug: str) -> list[Study]:
+    return list(find_treatment(session, slug).studies)
+
+
+def list_regulatory(session: Session, slug: str) -> list[RegulatoryStatus]:
+    return list(find_treatment(session, slug).regulatory)
+
+
+def treatment_audit(session: Session, slug: str) -> list[Any]:
+    return list_audit(session, find_treatment(session, slug).id)
+
+
+def find_study(session: Session, slug: str, study_id: int) -> Study:
+    return _find_entry(session, Study, slug, study_id, "study")
+
+
+def find_regulatory(session: Session, slug: str, entry_id: int) -> RegulatoryStatus:
+    return _find_entry(session, RegulatoryStatus, slug, entry_id, "regulatory entry")
+
+
+def _find_entry(session: Session, model: Any, slug: str, entry_id: int, label: str) -> Any:
+    treatment = find_treatment(session, slug)
+    entry = session.get(model, entry_id)
+    if entry is None or entry.treatment_id != treatment.id:
+        raise EntryNotFound(f"Treatment '{slug}' has no {label} with id {entry_id}.")
+    return entry
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+def create_treatment(
+    session: Session, data: dict[str, Any], actor: Actor, rules: Rules, *,
+    studies: list[dict[str, Any]] = (), regulatory: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    decision: dict[str, Any] | None = None,
+) -> Treatment:  # fmt: skip
+    """Add a treatment with its first decision, so its status history is never empty.
+
+    Through the API it starts `under_review`; the seed passes its studies, regulatory entries
+    and initial decision, which must pass the policy gate like any other.
+    """
+    slug = data["slug"]
+    if session.scalar(select(Treatment.id).where(Treatment.slug == slug)) is not None:
+        raise DuplicateSlug(slug)
+    treatment = Treatment(slug=slug, status=Status.UNDER_REVIEW, status_reason="")
+    session.add(treatment)
+    _apply_content(session, treatment, {k: v for k, v in data.items() if k in CONTENT_FIELDS})
+    treatment.studies = [Study(**s) for s in studies]
+    treatment.regulatory = [RegulatoryStatus(**r) for r in regulatory]
+    session.flush()
+    _audit(session, treatment, "treatment", treatment.id, "created", actor,
+           diff({}, _content_snapshot(treatment)))  # fmt: skip
+    for entry in [*treatment.studies, *treatment.regulatory]:
+        kind, fields = _kind(entry)
+        _audit(session, treatment, kind, entry.id, "created", actor, diff({}, _snapshot(entry, fields)))
+    record_change(session, "treatment.created", slug, _public_state(treatment))
+    first = decision or {"status": Status.UNDER_REVIEW, "reason": "Added to the catalogue for evaluation.",
+                         "reason_codes": ["awaiting_evidence"]}  # fmt: skip
+    _decide(session, treatment, first["status"], first["reason"], first.get("reason_codes", []),
+            None, actor, rules)  # fmt: skip
+    _commit(session)
+    return treatment
+
+
+def refresh_treatment(
+    session: Session, treatment: Treatment, data: dict[str, Any], studies: list[dict[str, Any]],
+    regulatory: list[dict[str, Any]], actor: Actor, rules: Rules,
+) -> bool:  # fmt: skip
+    """Bring content, studies and regulatory entries in line with `data`; never the status,
+    which only decisions set. Returns whether anything changed (nothing is written if not)."""
+    content = {k: v for k, v in data.items() if k in CONTENT_FIELDS}
+    before = _content_snapshot(treatment)
+    _apply_content(session, treatment, content)
+    changes = diff(before, _content_snapshot(treatment))
+    changed = bool(changes)
+    if changes:
+        _audit(session, treatment, "treatment", treatment.id, "updated", actor, changes)
+        record_change(session, "treatment.updated", treatment.slug,
+                      {"slug": treatment.slug, "fields": sorted(changes)})  # fmt: skip
+    for collection, wanted, model in (
+        (treatment.studies, studies, Study), (treatment.regulatory, regulatory, RegulatoryStatus)
+    ):  # fmt: skip
+        fields = STUDY_FIELDS if model is Study else REGULATORY_FIELDS
+        current = [_snapshot(e, fields) for e in collection]
+        desired = [_snapshot(model(**w), fields) for w in wanted]
+        if current == desired:
+            continue
+        changed = True
+        for entry in list(collection):
+            _audit(session, treatment, _kind(entry)[0], entry.id, "deleted", actor,
+                   diff(_snapshot(entry, fields), {}))  # fmt: skip
+            collection.remove(entry)
+        collection.extend(model(**w) for w in wanted)
+        session.flush()
+        for entry in collection:
+            _audit(session, treatment, _kind(entry)[0], entry.id, "created", actor,
+                   diff({}, _snapshot(entry, fields)))  # fmt: skip
+            _entry_event(session, treatment, entry, _kind(entry)[0], "created", rules)
+    if changed:
+        treatment.updated_at = utcnow()
+        _commit(session)
+    return changed
+
+
+def _kind(entry: Any) -> tuple[str, tuple[str, ...]]:
+    return ("study", STUDY_FIELDS) if isinstance(entry, Study) else ("regulatory", REGULATORY_FIELDS)
+
+
+def update_treatment(
+    session: Session, slug: str, data: dict[str, Any], if_match: str | None, actor: Actor,
+    rules: Rules,
+) -> Treatment:  # fmt: skip
+    """Change content fields, only if the client saw the current version (If-Match)."""
+    treatment = find_treatment(session, slug)
+    _check_precondition(if_match, treatment_etag(treatment, rules))
+    before = _content_snapshot(treatment)
+    _apply_content(session, treatment, data)
+    changes = diff(before, _content_snapshot(treatment))
+    if changes:
+        treatment.updated_at = utcnow()
+        session.flush()
+        _audit(session, treatment, "treatment", treatment.id, "updated", actor, changes)
+        record_change(
+            session, "treatment.updated", slug,
+            {"slug": slug, "fields": sorted(changes), "version": treatment.version},
+        )  # fmt: skip
+    _commit(session)
+    return treatment
+
+
+def add_study(session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules) -> Study:
+    treatment = find_treatment(session, slug)
+    study = Study(treatment=treatment, **data)
+    return _entry_created(session, treatment, study, "study", STUDY_FIELDS, actor, rules)
+
+
+def add_regulatory(
+    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
+) -> RegulatoryStatus:
+    treatment = find_treatment(session, slug)
+    entry = RegulatoryStatus(treatment=treatment, **data)
+    return _entry_created(session, treatment, entry, "regulatory", REGULATORY_FIELDS, actor, rules)
+
+
+def update_study(
+    session: Session, slug: str, study_id: int, data: dict[str, Any], if_match: str | None,
+    actor: Actor, rules: Rules,
+) -> Study:  # fmt: skip
+    study = find_study(session, slug, study_id)
+    return _entry_updated(session, study, "study", STUDY_FIELDS, data, if_match, actor, rules)
+
+
+def update_regulatory(
+    session: Session, slug: str, entry_id: int, data: dict[str, Any], if_match: str | None,
+    actor: Actor, rules: Rules,
+) -> RegulatoryStatus:  # fmt: skip
+    entry = find_regulatory(session, slug, entry_id)
+    return _entry_updated(session, entry, "regulatory", REGULATORY_FIELDS, data, if_match, actor, rules)
+
+
+def delete_study(
+    session: Session, slug: str, study_id: int, if_match: str | None, actor: Actor, rules: Rules
+) -> None:
+    study = find_study(session, slug, study_id)
+    _entry_deleted(session, study, "study", STUDY_FIELDS, if_match, actor, rules)
+
+
+def delete_regulatory(
+    session: Session, slug: str, entry_id: int, if_match: str | None, actor: Actor, rules: Rules
+) -> None:
+    entry = find_regulatory(session, slug, entry_id)
+    _entry_deleted(session, entry, "regulatory", REGULATORY_FIELDS, if_match, actor, rules)
+
+
+def record_decision(
+    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
+) -> Decision:
+    """Rule on a treatment's status. An approval must pass the policy gate unless an admin
+    overrides it with a written justification, which is then public."""
+    treatment = find_treatment(session, slug)
+    decision = _decide(
+        session, treatment, data["status"], data["reason"], data.get("reason_codes", []),
+        data.get("override_justification"), actor, rules,
+    )  # fmt: skip
+    _commit(session)
+    return decision
+
+
+def _decide(
+    session: Session, treatment: Treatment, status: Status, reason: str, reason_codes: list[str],
+    override: str | None, actor: Actor, rules: Rules,
+) -> Decision:  # fmt: skip
+    evidence = evidence_for(treatment, rules)
+    unmet = (
+        approval_blockers(evidence.level, treatment.regulatory, rules.gate)
+        if status == Status.APPROVED
+        else []
+    )  # noqa: E501
+    if override is not None:
+        if actor.role != "admin":
+            raise Forbidden("Only an admin may override the policy gate.")
+        if not unmet:
+            raise InvalidInput(
+                "An override is only accepted for an approval the policy gate refuses.",
+                [{"location": "json", "field": "override_justification",
+                  "message": "Nothing to override: the gate does not refuse this decision."}],
+            )  # fmt: skip
+    elif unmet:
+        raise PolicyGateRefused(unmet)
+
+    previous = treatment.status
+    today = utcnow().date()
+    decision = Decision(
+        treatment=treatment, status=status, previous_status=previous, reason=reason,
+        reason_codes=list(reason_codes), decided_by=actor.name, decided_by_role=actor.role,
+        evidence_level=evidence.level, evidence_snapshot=evidence.as_dict(),
+        regulatory_snapshot=[_regulatory_snapshot(e) for e in treatment.regulatory],
+        override_justification=override,
+    )  # fmt: skip
+    session.add(decision)
+    before = _status_snapshot(treatment)
+    treatment.status = status
+    treatment.status_reason = reason
+    treatment.last_reviewed_on = today
+    treatment.next_review_due = _add_months(today, rules.review_interval_months(status))
+    treatment.updated_at = utcnow()
+    session.flush()
+    changes = diff(before, _status_snapshot(treatment))
+    if override:
+        changes["override_justification"] = {"from": None, "to": override}
+    _audit(session, treatment, "decision", decision.id, "created", actor, changes)
+    record_change(
+        session, "decision.recorded", treatment.slug,
+        {"slug": treatment.slug, "decision_id": decision.id, "status": status.value,
+         "reason": reason, "override": override is not None},
+    )  # fmt: skip
+    if previous != status:
+        record_change(
+            session, "treatment.status_changed", treatment.slug,
+            {"slug": treatment.slug, "old_status": previous.value if previous else None,
+             "new_status": status.value, "old_bookable": is_bookable(previous),
+             "new_bookable": is_bookable(status), "reason": reason},
+        )  # fmt: skip
+    return decision
+
+
+def _entry_created(
+    session: Session, treatment: Treatment, entry: Any, kind: str, fields: tuple[str, ...],
+    actor: Actor, rules: Rules,
+) -> Any:  # fmt: skip
+    session.add(entry)
+    treatment.updated_at = utcnow()
+    session.flush()
+    _audit(session, treatment, kind, entry.id, "created", actor, diff({}, _snapshot(entry, fields)))
+    _entry_event(session, treatment, entry, kind, "created", rules)
+    _commit(session)
+    return entry
+
+
+def _entry_updated(
+    session: Session, entry: Any, kind: str, fields: tuple[str, ...], data: dict[str, Any],
+    if_match: str | None, actor: Actor, rules: Rules,
+) -> Any:  # fmt: skip
+    _check_precondition(if_match, entry_etag(entry))
+    before = _snapshot(entry, fields)
+    for key, value in data.items():
+        setattr(entry, key, value)
+    changes = diff(before, _snapshot(entry, fields))
+    if changes:
+        treatment = entry.treatment
+        entry.updated_at = treatment.updated_at = utcnow()
+        session.flush()
+        _audit(session, treatment, kind, entry.id, "updated", actor, changes)
+        _entry_event(session, treatment, entry, kind, "updated", rules)
+    _commit(session)
+    return entry
+
+
+def _entry_deleted(
+    session: Session, entry: Any, kind: str, fields: tuple[str, ...], if_match: str | None,
+    actor: Actor, rules: Rules,
+) -> None:  # fmt: skip
+    if if_match is not None:
+        _check_precondition(if_match, entry_etag(entry))
+    treatment = entry.treatment
+    _audit(session, treatment, kind, entry.id, "deleted", actor, diff(_snapshot(entry, fields), {}))
+    collection = treatment.studies if kind == "study" else treatment.regulatory
+    collection.remove(entry)
+    treatment.updated_at = utcnow()
+    session.flush()
+    _entry_event(session, treatment, entry, kind, "deleted", rules)
+    _commit(session)
+
+
+def _entry_event(
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+) -> None:
+    data: dict[str, Any] = {"slug": treatment.slug, "id": entry.id}
+    if kind == "study":
+        data["evidence_level"] = evidence_for(treatment, rules).level.value
+    else:
+        data |= {"regulator": entry.regulator, "status": entry.status.value}
+    record_change(session, f"{kind}.{action}", treatment.slug, data)
+
+
+def _audit(
+    session: Session, treatment: Treatment, entity: str, entity_id: int, action: str,
+    actor: Actor, changes: dict[str, Any],
+) -> None:  # fmt: skip
+    record_audit(
+        session, treatment_id=treatment.id, entity=entity, entity_id=entity_id, action=action,
+        actor=actor, changes=changes,
+    )  # fmt: skip
+
+
+def _apply_content(session: Session, treatment: Treatment, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key == "external_ids":
+            _set_external_ids(session, treatment, value)
+        else:
+            setattr(treatment, key, value)
+    if "explanation" in data:
+        treatment.explanation_html = render_explanation(treatment.explanation)
+    if "name" in data or "aliases" in data:
+        treatment.search_text = "\n".join([treatment.name, *treatment.aliases]).lower()
+
+
+def _set_external_ids(session: Session, treatment: Treatment, ids: dict[str, str]) -> None:
+    for system, external_id in ids.items():
+        owner = session.scalar(
+            select(ExternalId.treatment_id).where(
+                ExternalId.system == system, ExternalId.external_id == external_id
+            )
+        )
+        if owner is not None and owner != treatment.id:
+            raise ExternalIdTaken(f"The {system} id '{external_id}' already belongs to another treatment.")
+    current = {e.system: e for e in treatment.external_ids}
+    for system in set(current) - set(ids):
+        treatment.external_ids.remove(current[system])
+    for system, external_id in ids.items():
+        if system in current:
+            current[system].external_id = external_id
+        else:
+            treatment.external_ids.append(ExternalId(system=system, external_id=external_id))
+
+
+def _content_snapshot(treatment: Treatment) -> dict[str, Any]:
+    snapshot = {f: getattr(treatment, f) for f in CONTENT_FIELDS if f != "external_ids"}
+    snapshot["external_ids"] = {e.system: e.external_id for e in treatment.external_ids}
+    return snapshot
+
+
+def _status_snapshot(treatment: Treatment) -> dict[str, Any]:
+    return {
+        "status": treatment.status.value if treatment.status else None,
+        "status_reason": treatment.status_reason,
+        "last_reviewed_on": _iso(treatment.last_reviewed_on),
+        "next_review_due": _iso(treatment.next_review_due),
+    }
+
+
+def _snapshot(entry: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        value = getattr(entry, name)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif hasattr(value, "value"):
+            value = value.value
+        elif value is not None and name == "follow_up_months":
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def _regulatory_snapshot(entry: RegulatoryStatus) -> dict[str, Any]:
+    return _snapshot(entry, ("regulator", "status", "pathway", "product", "reference"))
+
+
+def _public_state(treatment: Treatment) -> dict[str, Any]:
+    return {
+        "slug": treatment.slug,
+        "name": treatment.name,
+        "status": treatment.status.value,
+        "bookable": is_bookable(treatment.status),
+    }
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for last_day in (31, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=min(day.day, last_day))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _check_precondition(if_match: str | None, current: str) -> None:
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the ETag you last read.")
+    candidates = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in candidates and current not in candidates:
+        raise PreconditionFailed("The resource changed since you read it; read it again.")
+
+
+def _commit(session: Session) -> None:
+    """Commit the use case's one transaction. (A concurrent write that won first makes a row
+    version stale at flush; `api.errors` answers that 412 and the session rolls back.)"""
+    session.commit()

@@ -1,0 +1,67 @@
+"""The controlled vocabularies of the domain, shared by models, rules and schemas"""
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    APPROVED = "approved"
+    UNDER_REVIEW = "under_review"
+    NOT_APPROVED = "not_approved"
+    WITHDRAWN = "withdrawn"
+
+
+class StudyDesign(StrEnum):
+    SYSTEMATIC_REVIEW = "systematic_review"
+    META_ANALYSIS = "meta_analysis"
+    RCT = "rct"
+    CONTROLLED_NON_RANDOMISED = "controlled_non_randomised"
+    COHORT = "cohort"
+    CASE_CONTROL = "case_control"
+    CASE_SERIES = "case_series"
+    CASE_REPORT = "case_report"
+    PILOT_UNCONTROLLED = "pilot_uncontrolled"
+    IN_VITRO = "in_vitro"
+    ANIMAL = "animal"
+    EXPERT_OPINION = "expert_opinion"
+
+
+class Sponsorship(StrEnum):
+    INDEPENDENT = "independent"
+    INDUSTRY = "industry"
+    MIXED = "mixed"
+    UNKNOWN = "unknown"
+
+
+class RegulatoryStatusCode(StrEnum):
+    APPROVED = "approved"
+    CLEARED = "cleared"
+    CE_MARKED = "ce_marked"
+    NOT_APPROVED = "not_approved"
+    NO_APPLICATION = "no_application"
+    UNDER_REVIEW = "under_review"
+    WARNING_ISSUED = "warning_issued"
+
+
+class EvidenceLevel(StrEnum):
+    """GRADE-style certainty, declared from lowest to highest."""
+
+    INSUFFICIENT = "insufficient"
+    VERY_LOW = "very_low"
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return list(EvidenceLevel).index(self)
+
+
+class Concern(StrEnum):
+    NO_HUMAN_STUDIES = "no_human_studies"
+    SMALL_SAMPLES = "small_samples"
+    NOT_RANDOMISED = "not_randomised"
+    NOT_CONTROLLED = "not_controlled"
+    NO_LONG_TERM_FOLLOW_UP = "no_long_term_follow_up"
+    INDUSTRY_SPONSORED = "industry_sponsored"
+    NOT_PEER_REVIEWED = "not_peer_reviewed"
+    ADVERSE_EVENTS_REPORTED = "adverse_events_reported"
