@@ -1,0 +1,101 @@
+"""Shared fixtures: one migrated database per run, emptied after every test"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, text
+
+from api import create_app
+from api.api_keys.models import Role
+from api.api_keys.service import create_key
+from api.db import get_engine, get_session
+from api.models import Base
+from api.rules import current_rules
+from api.seed import load_catalogue
+from tests.databases import fresh_database
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context(), get_engine().begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def seeded(app: Flask) -> None:
+    with app.app_context():
+        load_catalogue(get_session(), current_rules())
+
+
+@pytest.fixture
+def auth(app: Flask) -> Any:
+    """`auth("editor")` gives headers carrying a new key of that role."""
+    counter = iter(range(1_000_000))
+
+    def make(role: str = "editor", name: str | None = None) -> dict[str, str]:
+        with app.app_context():
+            key = create_key(get_session(), name or f"{role}-{next(counter)}", Role(role))
+        return {"Authorization": f"Bearer {key}"}
+
+    return make
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> Iterator[QueryCounter]:
+    counter = QueryCounter()
+    engine = app.extensions["db_engine"]
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        counter.statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    yield counter
+    event.remove(engine, "before_cursor_execute", before)
+
+
+def execute(app: Flask, sql: str, **params: Any) -> list[Any]:
+    """Run raw SQL against the test database (for assertions the API cannot see)."""
+    with app.app_context(), get_engine().begin() as conn:
+        return list(conn.execute(text(sql), params))
