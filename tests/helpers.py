@@ -25,3 +25,33 @@ STRONG_RCT = {"title": "A large randomised trial", "design": "rct", "participant
               "sponsorship": "industry", "peer_reviewed": True}  # fmt: skip
 FDA_APPROVAL = {"regulator": "FDA", "status": "approved", "pathway": "PMA", "reference": "P000000",
                 "source_url": "https://www.accessdata.fda.gov/example"}  # fmt: skip
+
+
+def add_treatment(app: Any, slug: str, status: str = "under_review", **fields: Any) -> None:
+    """Create a treatment through the service, as the seed does (studies, entries, decision)."""
+    from api.audit.service import SEED_ACTOR
+    from api.db import get_session
+    from api.rules import current_rules
+    from api.treatments import service
+
+    studies = fields.pop("studies", [])
+    regulatory = fields.pop("regulatory", [])
+    data = {"slug": slug, "name": slug.replace("-", " ").title(), "category": "skin_procedure",
+            "summary": f"About {slug}."} | fields  # fmt: skip
+    with app.app_context():
+        service.create_treatment(
+            get_session(), data, SEED_ACTOR, current_rules(), studies=studies, regulatory=regulatory,
+            decision={"status": status, "reason": f"{slug} is {status}."},
+        )  # fmt: skip
+
+
+def study(**fields: Any) -> dict[str, Any]:
+    """A study dict as the service takes it (defaults: a strong, peer-reviewed RCT)."""
+    return {"title": "A randomised trial", "design": "rct", "participants": 250, "randomised": True,
+            "controlled": True, "blinded": True, "follow_up_months": 12, "sponsorship": "industry",
+            "peer_reviewed": True} | fields  # fmt: skip
+
+
+def approval(**fields: Any) -> dict[str, Any]:
+    return {"regulator": "FDA", "status": "approved", "pathway": "PMA", "reference": "P000000",
+            "source_url": "https://www.accessdata.fda.gov/example"} | fields  # fmt: skip

@@ -30,7 +30,7 @@ from api.treatments.evidence import EvidenceSummary, derive_evidence
 from api.treatments.markdown import render_explanation
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
 from api.treatments.policy import UnmetCriterion, approval_blockers
-from api.treatments.vocabulary import Status
+from api.treatments.vocabulary import RegulatoryStatusCode, Status
 
 CONTENT_FIELDS = (
     "name", "aliases", "category", "summary", "explanation", "booking_requirements", "safety", "external_ids",
@@ -224,7 +224,10 @@ def create_treatment(
     slug = data["slug"]
     if session.scalar(select(Treatment.id).where(Treatment.slug == slug)) is not None:
         raise DuplicateSlug(slug)
-    treatment = Treatment(slug=slug, status=Status.UNDER_REVIEW, status_reason="")
+    treatment = Treatment(
+        slug=slug, status=Status.UNDER_REVIEW, status_reason="", aliases=[], explanation="",
+        explanation_html="", booking_requirements=[], safety=[],
+    )  # fmt: skip
     session.add(treatment)
     _apply_content(session, treatment, {k: v for k, v in data.items() if k in CONTENT_FIELDS})
     treatment.studies = [Study(**s) for s in studies]
@@ -372,6 +375,7 @@ def _decide(
     session: Session, treatment: Treatment, status: Status, reason: str, reason_codes: list[str],
     override: str | None, actor: Actor, rules: Rules,
 ) -> Decision:  # fmt: skip
+    status = Status(status)
     evidence = evidence_for(treatment, rules)
     unmet = (
         approval_blockers(evidence.level, treatment.regulatory, rules.gate)
@@ -419,7 +423,7 @@ def _decide(
     if previous != status:
         record_change(
             session, "treatment.status_changed", treatment.slug,
-            {"slug": treatment.slug, "old_status": previous.value if previous else None,
+            {"slug": treatment.slug, "old_status": previous.value,
              "new_status": status.value, "old_bookable": is_bookable(previous),
              "new_bookable": is_bookable(status), "reason": reason},
         )  # fmt: skip
@@ -481,7 +485,7 @@ def _entry_event(
     if kind == "study":
         data["evidence_level"] = evidence_for(treatment, rules).level.value
     else:
-        data |= {"regulator": entry.regulator, "status": entry.status.value}
+        data |= {"regulator": entry.regulator, "status": RegulatoryStatusCode(entry.status).value}
     record_change(session, f"{kind}.{action}", treatment.slug, data)
 
 
@@ -534,7 +538,7 @@ def _content_snapshot(treatment: Treatment) -> dict[str, Any]:
 
 def _status_snapshot(treatment: Treatment) -> dict[str, Any]:
     return {
-        "status": treatment.status.value if treatment.status else None,
+        "status": Status(treatment.status).value,
         "status_reason": treatment.status_reason,
         "last_reviewed_on": _iso(treatment.last_reviewed_on),
         "next_review_due": _iso(treatment.next_review_due),
@@ -563,7 +567,7 @@ def _public_state(treatment: Treatment) -> dict[str, Any]:
     return {
         "slug": treatment.slug,
         "name": treatment.name,
-        "status": treatment.status.value,
+        "status": Status(treatment.status).value,
         "bookable": is_bookable(treatment.status),
     }
 

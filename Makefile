@@ -1,0 +1,48 @@
+# Treatment Policy API. `make help` lists the targets.
+PORT ?= 8000
+WORKERS ?= 4
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app api
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-unit lint format spec spec-check migrate seed keys
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed ## Set up, migrate, seed on first run, and serve on 127.0.0.1:$(PORT)
+	$(FLASK) db upgrade
+	$(FLASK) seed --if-empty
+	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'
+
+test: $(BIN)/.installed lint ## Lint, check the committed OpenAPI document, run the whole suite
+	$(BIN)/pytest
+
+test-unit: $(BIN)/.installed ## Only the pure-rule unit tests (no database)
+	$(BIN)/pytest tests/unit
+
+lint: $(BIN)/.installed ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed ## Format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+spec: $(BIN)/.installed ## Rewrite openapi.yaml from the code
+	$(FLASK) openapi write --format=yaml openapi.yaml
+
+migrate: $(BIN)/.installed ## Apply migrations to the configured database
+	$(FLASK) db upgrade
+
+seed: $(BIN)/.installed ## Load the seed catalogue (idempotent)
+	$(FLASK) seed
