@@ -33,7 +33,7 @@ class _ValueEnum(fields.Enum):
     """Loads a member by value; dumps members and plain strings alike."""
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        return value if value is None or isinstance(value, str) and not hasattr(value, "value") else value.value
+        return getattr(value, "value", value)
 
 
 def Enum(enum: type, **kwargs: Any) -> fields.Enum:
