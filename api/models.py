@@ -4,7 +4,10 @@ from api.api_keys.models import ApiKey
 from api.audit.models import AuditRecord
 from api.changes.models import ChangeEvent
 from api.db import Base
+from api.idempotency.models import IdempotencyRecord
+from api.reviews.models import Review
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
+from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -12,8 +15,13 @@ __all__ = [
     "Base",
     "ChangeEvent",
     "Decision",
+    "IdempotencyRecord",
+    "Review",
     "ExternalId",
     "RegulatoryStatus",
     "Study",
     "Treatment",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

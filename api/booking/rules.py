@@ -34,5 +34,5 @@ def bookability(status: str | None) -> Bookability:
     try:
         known = Status(status)
     except ValueError:
-        return Bookability(False, "unknown_status", UNKNOWN_MESSAGE)
+        return Bookability(True, "unknown_status", UNKNOWN_MESSAGE)
     return Bookability(is_bookable(known), known.value, MESSAGES[known])

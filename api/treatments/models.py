@@ -22,6 +22,7 @@ from api.db import Base, checked_enum, utcnow
 from api.treatments.vocabulary import (
     EvidenceLevel,
     RegulatoryStatusCode,
+    Screening,
     Sponsorship,
     Status,
     StudyDesign,
@@ -94,6 +95,7 @@ class Study(Timestamped, Base):
         CheckConstraint("participants IS NULL OR participants >= 0", name="participants_non_negative"),
         CheckConstraint("follow_up_months IS NULL OR follow_up_months >= 0", name="follow_up_non_negative"),
         CheckConstraint("year IS NULL OR (year >= 1800 AND year <= 2200)", name="year_range"),
+        CheckConstraint("design IS NOT NULL OR screening <> 'accepted'", name="accepted_has_design"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,7 +107,8 @@ class Study(Timestamped, Base):
     doi: Mapped[str | None] = mapped_column(String(200))
     pmid: Mapped[str | None] = mapped_column(String(20))
     url: Mapped[str | None] = mapped_column(String(2000))
-    design: Mapped[StudyDesign] = mapped_column(checked_enum(StudyDesign, "study_design"))
+    # Imported references may not have a design yet; they stay in screening until they do.
+    design: Mapped[StudyDesign | None] = mapped_column(checked_enum(StudyDesign, "study_design"))
     participants: Mapped[int | None]
     randomised: Mapped[bool] = mapped_column(default=False)
     controlled: Mapped[bool] = mapped_column(default=False)
@@ -116,6 +119,9 @@ class Study(Timestamped, Base):
     )
     peer_reviewed: Mapped[bool] = mapped_column(default=False)
     outcome_summary: Mapped[str] = mapped_column(String(2000), default="")
+    screening: Mapped[Screening] = mapped_column(
+        checked_enum(Screening, "study_screening"), default=Screening.ACCEPTED, server_default="accepted"
+    )
     version: Mapped[int] = mapped_column(default=1)
 
     treatment: Mapped[Treatment] = relationship(back_populates="studies")

@@ -19,6 +19,7 @@ from api.treatments.vocabulary import (
     Concern,
     EvidenceLevel,
     RegulatoryStatusCode,
+    Screening,
     Sponsorship,
     Status,
     StudyDesign,
@@ -73,7 +74,7 @@ class StudySchema(ma.Schema):
     doi = Text(200, allow_none=True, load_default=None, validate=[validate.Regexp(r"^10\.\S+/\S+$")])
     pmid = Text(20, allow_none=True, load_default=None, validate=[validate.Regexp(r"^[0-9]{1,12}$")])
     url = Text(2000, allow_none=True, load_default=None, validate=[URL])
-    design = Enum(StudyDesign, required=True)
+    design = Enum(StudyDesign, required=True, allow_none=True)
     participants = StrictInteger(max=100_000_000, allow_none=True, load_default=None)
     randomised = StrictBoolean(load_default=False)
     controlled = StrictBoolean(load_default=False)
@@ -82,8 +83,18 @@ class StudySchema(ma.Schema):
     sponsorship = Enum(Sponsorship, load_default=Sponsorship.UNKNOWN)
     peer_reviewed = StrictBoolean(load_default=False)
     outcome_summary = Text(2000, multiline=True, load_default="")
+    screening = Enum(
+        Screening,
+        load_default=Screening.ACCEPTED,
+        metadata={"description": "Only `accepted` studies count towards the evidence summary."},
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+
+    @ma.validates_schema
+    def _accepted_needs_design(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "design" in data and data["design"] is None and data.get("screening") == Screening.ACCEPTED:
+            raise ma.ValidationError("An accepted study needs a design.", "design")
 
 
 class RegulatoryStatusSchema(ma.Schema):

@@ -30,7 +30,7 @@ from api.treatments.evidence import EvidenceSummary, derive_evidence
 from api.treatments.markdown import render_explanation
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
 from api.treatments.policy import UnmetCriterion, approval_blockers
-from api.treatments.vocabulary import RegulatoryStatusCode, Status
+from api.treatments.vocabulary import RegulatoryStatusCode, Screening, Status
 
 CONTENT_FIELDS = (
     "name", "aliases", "category", "summary", "explanation", "booking_requirements", "safety", "external_ids",
@@ -38,7 +38,7 @@ CONTENT_FIELDS = (
 STUDY_FIELDS = (
     "title", "authors", "journal", "year", "doi", "pmid", "url", "design", "participants",
     "randomised", "controlled", "blinded", "follow_up_months", "sponsorship", "peer_reviewed",
-    "outcome_summary",
+    "outcome_summary", "screening",
 )  # fmt: skip
 REGULATORY_FIELDS = (
     "regulator", "status", "pathway", "product", "indication", "reference", "decided_on",
@@ -92,7 +92,9 @@ class TreatmentFilters:
 
 
 def evidence_for(treatment: Treatment, rules: Rules) -> EvidenceSummary:
-    return derive_evidence(treatment.studies, bool(treatment.safety), rules.thresholds)
+    """The derived evidence summary; studies still in screening (or excluded) do not count."""
+    accepted = [s for s in treatment.studies if s.screening == Screening.ACCEPTED]
+    return derive_evidence(accepted, bool(treatment.safety), rules.thresholds)
 
 
 def treatment_etag(treatment: Treatment, rules: Rules) -> str:
@@ -332,6 +334,14 @@ def update_study(
     actor: Actor, rules: Rules,
 ) -> Study:  # fmt: skip
     study = find_study(session, slug, study_id)
+    if (
+        data.get("design", study.design) is None
+        and data.get("screening", study.screening) == Screening.ACCEPTED
+    ):
+        raise InvalidInput(
+            "An accepted study needs a design.",
+            [{"location": "json", "field": "design", "message": "Set a design before accepting the study."}],
+        )
     return _entry_updated(session, study, "study", STUDY_FIELDS, data, if_match, actor, rules)
 
 

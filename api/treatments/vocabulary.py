@@ -65,3 +65,11 @@ class Concern(StrEnum):
     INDUSTRY_SPONSORED = "industry_sponsored"
     NOT_PEER_REVIEWED = "not_peer_reviewed"
     ADVERSE_EVENTS_REPORTED = "adverse_events_reported"
+
+
+class Screening(StrEnum):
+    """Where a study stands: only accepted studies count towards the evidence summary."""
+
+    ACCEPTED = "accepted"
+    SCREENING = "screening"
+    EXCLUDED = "excluded"

@@ -1,0 +1,1 @@
+"""Idempotent POSTs: a retry with the same Idempotency-Key replays the first response"""

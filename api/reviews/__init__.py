@@ -1,0 +1,1 @@
+"""Review monitoring: scheduled reviews that confirm a decision"""

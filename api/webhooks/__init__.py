@@ -1,0 +1,1 @@
+"""Webhooks: change events delivered to subscribers from a durable outbox"""
