@@ -13,6 +13,7 @@ MESSAGES = {
     Status.WITHDRAWN: "The clinic has stopped offering this treatment.",
 }
 UNKNOWN_MESSAGE = "The clinic has no record of this treatment, so it cannot be booked."
+DOUBT_MESSAGE = "The clinic cannot confirm this treatment's status, so it cannot be booked."
 
 
 @dataclass(frozen=True)
@@ -34,5 +35,5 @@ def bookability(status: str | None) -> Bookability:
     try:
         known = Status(status)
     except ValueError:
-        return Bookability(True, "unknown_status", UNKNOWN_MESSAGE)
+        return Bookability(False, "unknown_status", DOUBT_MESSAGE)
     return Bookability(is_bookable(known), known.value, MESSAGES[known])

@@ -58,7 +58,10 @@ class BookingResultSchema(ma.Schema):
     bookable = fields.Boolean()
     status = fields.String(allow_none=True, metadata={"example": "not_approved"})
     reason = fields.String(
-        metadata={"description": "The status, or `unknown_treatment`", "example": "not_approved"}
+        metadata={
+            "description": "The status, `unknown_treatment`, or `unknown_status` (any doubt: not bookable)",
+            "example": "not_approved",
+        }
     )
     message = fields.String()
     requirements = fields.List(fields.Nested(BookingRequirementSchema))

@@ -56,7 +56,13 @@ GATE_CASES = [
     ("under-review", MODERATE, [Reg("EMA", "under_review")], DEFAULT, [NO_APPROVAL]),
     ("approval-by-unrecognised-regulator", MODERATE, [Reg("TGA", "approved")], DEFAULT, [NO_APPROVAL]),
     ("clearance-by-unrecognised-regulator", MODERATE, [Reg("ANVISA", "cleared")], DEFAULT, [NO_APPROVAL]),
-    ("ce-mark-by-unrecognised-regulator", MODERATE, [Reg("Notified body", "ce_marked")], DEFAULT, [NO_APPROVAL]),
+    (
+        "ce-mark-by-unrecognised-regulator",
+        MODERATE,
+        [Reg("Notified body", "ce_marked")],
+        DEFAULT,
+        [NO_APPROVAL],
+    ),
     ("regulator-names-are-exact", MODERATE, [Reg("fda", "approved")], DEFAULT, [NO_APPROVAL]),
     # A warning, alone.
     ("warning-alone", MODERATE, [FDA_APPROVED, Reg("MHRA", "warning_issued")], DEFAULT, [WARNING]),
@@ -69,7 +75,13 @@ GATE_CASES = [
     ),
     # Two and three criteria unmet, always in the same order.
     ("evidence-and-approval", LOW, [], DEFAULT, [EVIDENCE, NO_APPROVAL]),
-    ("evidence-and-warning", VERY_LOW, [FDA_APPROVED, Reg("EMA", "warning_issued")], DEFAULT, [EVIDENCE, WARNING]),
+    (
+        "evidence-and-warning",
+        VERY_LOW,
+        [FDA_APPROVED, Reg("EMA", "warning_issued")],
+        DEFAULT,
+        [EVIDENCE, WARNING],
+    ),
     ("approval-and-warning", HIGH, [Reg("FDA", "warning_issued")], DEFAULT, [NO_APPROVAL, WARNING]),
     (
         "all-three-unmet-in-order",
@@ -118,7 +130,8 @@ def test_the_table_covers_every_regulatory_status():
 
 def test_accepts_a_one_shot_iterable():
     # The entries are read for approval and again for warnings: a generator must not be exhausted.
-    entries = iter([FDA_APPROVED, Reg("EMA", "warning_issued")])
+    # The warning comes first so that the search for an approval walks past it.
+    entries = iter([Reg("EMA", "warning_issued"), FDA_APPROVED])
     assert [b.code for b in approval_blockers(HIGH, entries, DEFAULT)] == [WARNING]
 
 
@@ -140,7 +153,9 @@ def test_every_message_is_a_human_sentence(level, regulatory, policy):
     [
         pytest.param(LOW, DEFAULT, ("low", "moderate"), id="low-below-moderate"),
         pytest.param(INSUFFICIENT, DEFAULT, ("insufficient", "moderate"), id="insufficient-below-moderate"),
-        pytest.param(MODERATE, GatePolicy(minimum_level=HIGH), ("moderate", "high"), id="moderate-below-high"),
+        pytest.param(
+            MODERATE, GatePolicy(minimum_level=HIGH), ("moderate", "high"), id="moderate-below-high"
+        ),
     ],
 )
 def test_evidence_message_names_the_level_and_the_minimum(level, policy, mentioned):
