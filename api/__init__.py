@@ -8,10 +8,22 @@ from typing import Any
 
 from flask import Flask
 
-from api import cli, db, errors
+from api import cache, cli, db, errors
 from api.config import Config, env_overrides
 from api.rules import Rules
 from api.smorest import Api
+
+# Public GETs served through api.cache (consistent with every committed write).
+CACHEABLE_ENDPOINTS = {
+    "treatments.Treatments",
+    "treatments.TreatmentBySlug",
+    "treatments.TreatmentDecisions",
+    "treatments.TreatmentStudies",
+    "treatments.TreatmentStudyById",
+    "treatments.TreatmentRegulatory",
+    "treatments.TreatmentRegulatoryById",
+    "changes.Changes",
+}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -50,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    cache.init_app(app, CACHEABLE_ENDPOINTS)
     errors.register(app)
     cli.init_app(app)
     return app

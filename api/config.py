@@ -30,6 +30,11 @@ class Config:
 
     CLINIC_NAME = "The Clinic"
 
+    # HTTP caching of public reads (see api/cache.py)
+    CACHE_MAX_AGE = 60
+    CACHE_STALE_WHILE_REVALIDATE = 30
+    READ_CACHE_MAX_ENTRIES = 4096
+
     API_TITLE = "Treatment Policy API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.1.0"

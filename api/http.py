@@ -27,19 +27,5 @@ def json_response(
     return response
 
 
-def client_has(etag: str) -> bool:
-    """Whether the request's If-None-Match already names this ETag."""
-    header = request.headers.get("If-None-Match")
-    if not header:
-        return False
-    return header.strip() == "*" or etag in {tag.strip() for tag in header.split(",")}
-
-
-def not_modified(etag: str) -> Response:
-    response = Response(status=304)
-    response.headers["ETag"] = etag
-    return response
-
-
 def if_match() -> str | None:
     return request.headers.get("If-Match")

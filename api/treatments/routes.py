@@ -8,14 +8,13 @@ from flask import Response
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
+from api.cache import http_date
 from api.db import get_session
 from api.http import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
-    client_has,
     if_match,
     json_response,
-    not_modified,
 )
 from api.rules import current_rules
 from api.smorest import Blueprint
@@ -54,7 +53,8 @@ IF_NONE_MATCH = {
 def _treatment_response(treatment: Any, status: int = 200) -> Response:
     session, rules = get_session(), current_rules()
     body = TreatmentSchema().dump(service.detail_view(session, treatment, rules))
-    return json_response(body, status, etag=service.treatment_etag(treatment, rules))
+    headers = {"Last-Modified": http_date(treatment.updated_at)}
+    return json_response(body, status, etag=service.treatment_etag(treatment, rules), headers=headers)
 
 
 def _entry_response(schema: Any, entry: Any, status: int = 200) -> Response:
@@ -96,12 +96,10 @@ class TreatmentBySlug(MethodView):
     def get(self, slug: str) -> Response:
         """Get a treatment
 
-        Send `If-None-Match` with the ETag you hold to get 304 when nothing changed.
+        Send `If-None-Match` (or `If-Modified-Since`) with what you hold to get 304 when
+        nothing changed. `Accept: application/ld+json` gives schema.org JSON-LD.
         """
         treatment = service.find_treatment(get_session(), slug)
-        etag = service.treatment_etag(treatment, current_rules())
-        if client_has(etag):
-            return not_modified(etag)
         return _treatment_response(treatment)
 
     @blp.requires_role("editor")

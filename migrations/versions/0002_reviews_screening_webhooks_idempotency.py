@@ -110,6 +110,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM studies WHERE design IS NULL")
     with op.batch_alter_table('studies', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_studies_accepted_has_design'), type_='check')
+        batch_op.drop_constraint(op.f('ck_studies_study_screening'), type_='check')
         batch_op.alter_column('design',
                existing_type=sa.VARCHAR(length=32),
                nullable=False)

@@ -138,10 +138,9 @@ def test_sub_resources_list_decisions_studies_and_regulatory(client, catalogue):
 def test_list_and_detail_take_a_fixed_number_of_queries(app, client, count_queries):
     many = [study(title=f"Study {n}") for n in range(8)]
     entries = [approval(reference=f"P{n:06d}") for n in range(5)]
+    # Each add is a write, so the read cache is cold for the first reads after it.
     for n in range(3):
         add_treatment(app, f"small-{n}")
-    client.get("/v1/treatments")
-    client.get("/v1/treatments/small-0")
     count_queries.statements.clear()
     client.get("/v1/treatments")
     client.get("/v1/treatments/small-0")
@@ -154,4 +153,4 @@ def test_list_and_detail_take_a_fixed_number_of_queries(app, client, count_queri
     client.get("/v1/treatments?per_page=50")
     client.get("/v1/treatments/large-0")
     assert count_queries.count == small
-    assert count_queries.count <= 8
+    assert count_queries.count <= 10  # list 4 + detail 6, each including the cache check

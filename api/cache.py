@@ -1,0 +1,190 @@
+"""Per-process cache of public representations, kept consistent with the database.
+
+Every public read first asks the database one cheap question: the id of the newest change
+event (`max(change_events.id)`, an index lookup). Every write records at least one change event
+in its own transaction, and ids are handed out in commit order (see `api.changes.service`), so
+when that id differs from the one the cache was filled at, something changed: the cache is
+emptied and the representation rebuilt. A read that starts after a write has committed, on any
+worker process, therefore never sees the state from before it. Hits answer straight from
+memory: no query beyond that one, no serialisation, and a 304 never builds a body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import text
+
+from api.db import get_engine
+
+FEED_POSITION = text("SELECT id, occurred_at FROM change_events ORDER BY id DESC LIMIT 1")
+
+
+@dataclass(frozen=True)
+class Entry:
+    body: bytes
+    etag: str
+    last_modified: str | None
+    mimetype: str
+
+
+class ReadCache:
+    """A bounded LRU of response bodies and memos, valid for one feed position."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.position: int | None = None
+        self.entries: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def sync(self, position: int) -> None:
+        with self.lock:
+            if position != self.position:
+                self.entries.clear()
+                self.position = position
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            value = self.entries.get(key)
+            if value is not None:
+                self.entries.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any, position: int) -> None:
+        with self.lock:
+            if position != self.position:
+                return  # built from an older state than the cache now holds
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+
+    def memo(self, key: Any, position: int, build: Callable[[], Any]) -> Any:
+        """A value computed once per feed position (e.g. the booking index)."""
+        value = self.get(key)
+        if value is None:
+            value = build()
+            self.put(key, value, position)
+        return value
+
+
+def read_cache() -> ReadCache:
+    cache: ReadCache = current_app.extensions["read_cache"]
+    return cache
+
+
+def feed_position() -> int:
+    """The newest change event's id: the version of everything public. Once per request."""
+    if "feed_position" not in g:
+        with get_engine().connect() as conn:
+            row = conn.execute(FEED_POSITION).first()
+        g.feed_position, g.feed_changed_at = (row[0], row[1]) if row else (0, None)
+        read_cache().sync(g.feed_position)
+    position: int = g.feed_position
+    return position
+
+
+def catalogue_last_modified() -> str | None:
+    """When anything public last changed, as an HTTP date (for lists and the feed)."""
+    feed_position()
+    changed_at = g.feed_changed_at
+    if changed_at is None:
+        return None
+    if isinstance(changed_at, str):  # SQLite through a plain connection gives text
+        changed_at = dt.datetime.fromisoformat(changed_at)
+    if changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=dt.UTC)
+    return http_date(changed_at)
+
+
+def body_etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _cache_key() -> tuple[str, bytes, str]:
+    return (request.path, request.query_string, g.get("representation", "json"))
+
+
+def _fresh(entry: Entry) -> bool:
+    """Whether the client's copy is current (If-None-Match wins over If-Modified-Since)."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match:
+        tags = {tag.strip() for tag in if_none_match.split(",")}
+        return "*" in tags or entry.etag in tags or f"W/{entry.etag}" in tags
+    since = request.headers.get("If-Modified-Since")
+    if since and entry.last_modified:
+        try:
+            return parsedate_to_datetime(entry.last_modified) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _respond(entry: Entry) -> Response:
+    if _fresh(entry):
+        response = Response(status=304)
+    else:
+        response = Response(entry.body, mimetype=entry.mimetype)
+    response.headers["ETag"] = entry.etag
+    if entry.last_modified:
+        response.headers["Last-Modified"] = entry.last_modified
+    return response
+
+
+def http_date(value: Any) -> str:
+    return format_datetime(value.replace(microsecond=0), usegmt=True)
+
+
+def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
+    """Serve public GETs from the cache, and fill it from the views' 200 responses."""
+    app.extensions["read_cache"] = ReadCache(app.config["READ_CACHE_MAX_ENTRIES"])
+    cache_control = (
+        f"public, max-age={app.config['CACHE_MAX_AGE']}, "
+        f"stale-while-revalidate={app.config['CACHE_STALE_WHILE_REVALIDATE']}"
+    )
+
+    @app.before_request
+    def _serve_from_cache() -> Response | None:
+        if request.method not in {"GET", "HEAD"} or request.endpoint not in cacheable_endpoints:
+            return None
+        g.cacheable = True
+        g.representation = negotiate()
+        position = feed_position()
+        g.cache_position = position
+        entry = read_cache().get(_cache_key())
+        return _respond(entry) if entry is not None else None
+
+    @app.after_request
+    def _store_and_label(response: Response) -> Response:
+        if not g.get("cacheable"):
+            return response
+        response.headers["Cache-Control"] = cache_control
+        response.vary.add("Accept")
+        if response.status_code == 200 and "Last-Modified" not in response.headers:
+            last_modified = catalogue_last_modified()
+            if last_modified:
+                response.headers["Last-Modified"] = last_modified
+        if response.status_code == 200 and not response.direct_passthrough:
+            body = response.get_data()
+            etag = response.headers.get("ETag") or body_etag(body)
+            response.headers["ETag"] = etag
+            entry = Entry(body, etag, response.headers.get("Last-Modified"), response.mimetype or "")
+            read_cache().put(_cache_key(), entry, g.cache_position)
+            if _fresh(entry):  # the client already held it: answer 304 even on a miss
+                response.set_data(b"")
+                response.status_code = 304
+        return response
+
+
+def negotiate() -> str:
+    """`jsonld` when the client prefers JSON-LD, else `json`."""
+    best = request.accept_mimetypes.best_match(["application/json", "application/ld+json"])
+    return "jsonld" if best == "application/ld+json" else "json"
