@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 
 from api import cache, cli, db, errors
 from api.config import Config, env_overrides
@@ -63,6 +64,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     cache.init_app(app, CACHEABLE_ENDPOINTS)
+    _enable_cors(app)
     errors.register(app)
     cli.init_app(app)
     return app
+
+
+def _enable_cors(app: Flask) -> None:
+    """Open public reads and booking checks to the configured website origins, nothing else.
+
+    `Authorization` is not an allowed header, so no browser on another origin can send a write.
+    """
+    origins = list(app.config["CORS_ORIGINS"])
+    if not origins:
+        return
+    public = {"origins": origins, "methods": ["GET", "HEAD", "OPTIONS"],
+              "allow_headers": ["If-None-Match", "If-Modified-Since", "Accept"]}  # fmt: skip
+    booking = public | {"methods": ["POST", "OPTIONS"], "allow_headers": ["Content-Type"]}
+    CORS(
+        app,
+        resources={r"/v1/booking-checks": booking, r"/v1/treatments.*": public, r"/v1/changes": public},
+        expose_headers=["ETag", "Last-Modified"],
+        max_age=600,
+    )

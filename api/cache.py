@@ -166,8 +166,11 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
     def _store_and_label(response: Response) -> Response:
         if not g.get("cacheable"):
             return response
-        response.headers["Cache-Control"] = cache_control
         response.vary.add("Accept")
+        if response.status_code not in {200, 304}:
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        response.headers["Cache-Control"] = cache_control
         if response.status_code == 200 and "Last-Modified" not in response.headers:
             last_modified = catalogue_last_modified()
             if last_modified:

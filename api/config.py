@@ -35,6 +35,22 @@ class Config:
     CACHE_STALE_WHILE_REVALIDATE = 30
     READ_CACHE_MAX_ENTRIES = 4096
 
+    # Browser origins (the clinic's website) allowed to read and run booking checks cross-origin.
+    # Writes are never opened cross-origin.
+    CORS_ORIGINS: tuple[str, ...] = ()
+
+    # Webhooks (see README, "Webhooks")
+    WEBHOOKS_ALLOW_LOOPBACK_HTTP = False  # plain http:// only to 127.0.0.0/8, ::1, localhost; for dev
+    WEBHOOKS_TIMEOUT_SECONDS = 5.0  # per request (connect, and each read)
+    WEBHOOKS_BACKOFF_BASE_SECONDS = 30  # retry n waits a random time in [0, min(cap, base * 2^(n-1))]
+    WEBHOOKS_BACKOFF_CAP_SECONDS = 6 * 3600
+    WEBHOOKS_MAX_ATTEMPTS = 12  # give up after this many attempts ...
+    WEBHOOKS_RETRY_WINDOW_HOURS = 24  # ... once the event has also waited this long
+    WEBHOOKS_DISABLE_AFTER_FAILURES = 20  # consecutive failed attempts that deactivate a subscription
+    WEBHOOKS_POLL_INTERVAL_SECONDS = 5.0  # the worker's pause between passes
+    WEBHOOKS_BATCH_SIZE = 100  # deliveries claimed at once (one per subscription per round)
+    WEBHOOKS_MAX_PARALLEL = 8  # concurrent requests, each to a different subscription
+
     API_TITLE = "Treatment Policy API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.1.0"

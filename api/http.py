@@ -18,9 +18,13 @@ ETAG_HEADER = {"ETag": {"description": "Entity tag of this representation", "sch
 
 
 def json_response(
-    payload: Any, status: int = 200, etag: str | None = None, headers: dict[str, str] | None = None
+    payload: Any,
+    status: int = 200,
+    etag: str | None = None,
+    headers: dict[str, str] | None = None,
+    mimetype: str = "application/json",
 ) -> Response:
-    response = Response(orjson.dumps(payload), status=status, mimetype="application/json")
+    response = Response(orjson.dumps(payload), status=status, mimetype=mimetype)
     if etag is not None:
         response.headers["ETag"] = etag
     response.headers.update(headers or {})

@@ -16,8 +16,15 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from api.changes.models import ChangeEvent
+from api.webhooks.models import WebhookDelivery, WebhookSubscription
 
 FEED_LOCK_KEY = 7_215_001  # arbitrary, constant: the feed's advisory lock
+# Every event type the feed carries (and webhooks may subscribe to), in one place.
+EVENT_TYPES = (
+    "treatment.created", "treatment.updated", "treatment.status_changed", "decision.recorded",
+    "study.created", "study.updated", "study.deleted",
+    "regulatory.created", "regulatory.updated", "regulatory.deleted",
+)  # fmt: skip
 _PENDING = "pending_change_events"
 
 
@@ -36,6 +43,24 @@ def _write_pending_events(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
     session.add_all(pending)
+    _queue_webhook_deliveries(session, pending)
+
+
+def _queue_webhook_deliveries(session: Session, events: list[ChangeEvent]) -> None:
+    """The webhook outbox: one delivery per (active subscription that wants it, event), written
+    in the events' own transaction, so a write that rolls back owes no one a delivery.
+    One query per commit that has events."""
+    session.flush()  # insert the events: their ids are the deliveries' keys
+    wanted = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+        WebhookSubscription.active.is_(True)
+    )
+    subscriptions = session.execute(wanted).all()
+    session.add_all(
+        WebhookDelivery(subscription_id=subscription_id, event_id=change.id)
+        for change in events
+        for subscription_id, types in subscriptions
+        if not types or change.event_type in types
+    )
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
-from api.cache import http_date
+from api.cache import http_date, negotiate
 from api.db import get_session
 from api.http import (
     ETAG_HEADER,
@@ -19,10 +19,12 @@ from api.http import (
 from api.rules import current_rules
 from api.smorest import Blueprint
 from api.treatments import service
+from api.treatments.jsonld import treatment_jsonld
 from api.treatments.schemas import (
     AuditRecordSchema,
     DecisionCreateSchema,
     DecisionSchema,
+    JsonLdSchema,
     RegulatoryStatusPatchSchema,
     RegulatoryStatusSchema,
     StudyPatchSchema,
@@ -91,6 +93,13 @@ class Treatments(MethodView):
 class TreatmentBySlug(MethodView):
     @blp.doc(parameters=[IF_NONE_MATCH])
     @blp.response(200, TreatmentSchema, headers=ETAG_HEADER)
+    @blp.alt_response(
+        200,
+        success=True,
+        description="schema.org MedicalWebPage, for `Accept: application/ld+json`",
+        content_type="application/ld+json",
+        schema=JsonLdSchema,
+    )
     @blp.alt_response(304, description="Not modified: your copy is current.")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Response:
@@ -100,6 +109,14 @@ class TreatmentBySlug(MethodView):
         nothing changed. `Accept: application/ld+json` gives schema.org JSON-LD.
         """
         treatment = service.find_treatment(get_session(), slug)
+        if negotiate() == "jsonld":
+            session, rules = get_session(), current_rules()
+            view = service.detail_view(session, treatment, rules) | {
+                "studies": service.counted_studies(treatment)
+            }
+            body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], request.base_url)
+            headers = {"Last-Modified": http_date(treatment.updated_at)}
+            return json_response(body, headers=headers, mimetype="application/ld+json")
         return _treatment_response(treatment)
 
     @blp.requires_role("editor")

@@ -272,3 +272,14 @@ class RegulatoryStatusPatchSchema(RegulatoryStatusSchema):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
+
+
+class JsonLdSchema(ma.Schema):
+    """A schema.org MedicalWebPage (JSON-LD); its mainEntity is a MedicalTherapy or MedicalProcedure."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    context = fields.String(data_key="@context", metadata={"example": "https://schema.org"})
+    type = fields.String(data_key="@type", metadata={"example": "MedicalWebPage"})
+    mainEntity = fields.Dict()  # noqa: N815 (schema.org's name)

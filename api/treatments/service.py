@@ -93,8 +93,11 @@ class TreatmentFilters:
 
 def evidence_for(treatment: Treatment, rules: Rules) -> EvidenceSummary:
     """The derived evidence summary; studies still in screening (or excluded) do not count."""
-    accepted = [s for s in treatment.studies if s.screening == Screening.ACCEPTED]
-    return derive_evidence(accepted, bool(treatment.safety), rules.thresholds)
+    return derive_evidence(counted_studies(treatment), bool(treatment.safety), rules.thresholds)
+
+
+def counted_studies(treatment: Treatment) -> list[Study]:
+    return [s for s in treatment.studies if s.screening == Screening.ACCEPTED]
 
 
 def treatment_etag(treatment: Treatment, rules: Rules) -> str:
