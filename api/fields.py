@@ -25,9 +25,21 @@ def _no_control_chars(multiline: bool) -> Any:
     return check
 
 
+def _min_visible(min_length: int) -> Any:
+    def check(value: str) -> None:
+        if len(value.strip()) < min_length:
+            raise ma.ValidationError(
+                "Must not be blank." if min_length == 1 else f"At least {min_length} characters of text."
+            )
+
+    return check
+
+
 def Text(max_length: int, *, multiline: bool = False, min_length: int = 0, **kwargs: Any) -> fields.String:
     """A string with a maximum length that refuses control characters."""
     validators = [validate.Length(min=min_length, max=max_length), _no_control_chars(multiline)]
+    if min_length:
+        validators.append(_min_visible(min_length))
     validators.extend(kwargs.pop("validate", []))
     return fields.String(validate=validators, **kwargs)
 

@@ -46,14 +46,15 @@ def record_audit(
     return record
 
 
-def list_audit(session: Session, treatment_id: int, limit: int = 500) -> list[AuditRecord]:
-    query = (
-        select(AuditRecord)
-        .where(AuditRecord.treatment_id == treatment_id)
-        .order_by(AuditRecord.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+def list_audit(
+    session: Session, treatment_id: int, before: int | None = None, limit: int = 200
+) -> list[AuditRecord]:
+    """The newest `limit` records of a treatment (older than id `before`, if given), oldest first."""
+    query = select(AuditRecord).where(AuditRecord.treatment_id == treatment_id)
+    if before is not None:
+        query = query.where(AuditRecord.id < before)
+    newest = list(session.scalars(query.order_by(AuditRecord.id.desc()).limit(limit)))
+    return newest[::-1]
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

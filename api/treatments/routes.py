@@ -21,6 +21,7 @@ from api.smorest import Blueprint
 from api.treatments import service
 from api.treatments.jsonld import treatment_jsonld
 from api.treatments.schemas import (
+    AuditQueryArgsSchema,
     AuditRecordSchema,
     DecisionCreateSchema,
     DecisionSchema,
@@ -264,8 +265,13 @@ class TreatmentRegulatoryById(MethodView):
 @blp.route("/<slug>/audit")
 class TreatmentAudit(MethodView):
     @blp.requires_role("editor")
+    @blp.arguments(AuditQueryArgsSchema, location="query")
     @blp.response(200, AuditRecordSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, slug: str) -> Any:
-        """List a treatment's audit trail: who changed what, from what to what"""
-        return service.treatment_audit(get_session(), slug)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """List a treatment's audit trail: who changed what, from what to what
+
+        The newest `limit` records, oldest first; pass the first record's id as `before` to
+        page back through older history.
+        """
+        return service.treatment_audit(get_session(), slug, args.get("before"), args["limit"])

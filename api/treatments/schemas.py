@@ -283,3 +283,11 @@ class JsonLdSchema(ma.Schema):
     context = fields.String(data_key="@context", metadata={"example": "https://schema.org"})
     type = fields.String(data_key="@type", metadata={"example": "MedicalWebPage"})
     mainEntity = fields.Dict()  # noqa: N815 (schema.org's name)
+
+
+class AuditQueryArgsSchema(ma.Schema):
+    before = fields.Integer(
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "Page back: only records with a smaller id (the first id of the last page)"},
+    )
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))

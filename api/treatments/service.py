@@ -193,8 +193,9 @@ def list_regulatory(session: Session, slug: str) -> list[RegulatoryStatus]:
     return list(find_treatment(session, slug).regulatory)
 
 
-def treatment_audit(session: Session, slug: str) -> list[Any]:
-    return list_audit(session, find_treatment(session, slug).id)
+def treatment_audit(session: Session, slug: str, before: int | None = None, limit: int = 200) -> list[Any]:
+    """The newest `limit` audit records (older than `before`, when given), oldest first."""
+    return list_audit(session, find_treatment(session, slug).id, before=before, limit=limit)
 
 
 def find_study(session: Session, slug: str, study_id: int) -> Study:
@@ -407,7 +408,7 @@ def _decide(
     elif unmet:
         raise PolicyGateRefused(unmet)
 
-    previous = treatment.status
+    previous = treatment.status if treatment.id and _has_decisions(session, treatment) else None
     today = utcnow().date()
     decision = Decision(
         treatment=treatment, status=status, previous_status=previous, reason=reason,
@@ -436,11 +437,17 @@ def _decide(
     if previous != status:
         record_change(
             session, "treatment.status_changed", treatment.slug,
-            {"slug": treatment.slug, "old_status": previous.value,
+            {"slug": treatment.slug, "old_status": previous.value if previous else None,
              "new_status": status.value, "old_bookable": is_bookable(previous),
              "new_bookable": is_bookable(status), "reason": reason},
         )  # fmt: skip
     return decision
+
+
+def _has_decisions(session: Session, treatment: Treatment) -> bool:
+    return (
+        session.scalar(select(Decision.id).where(Decision.treatment_id == treatment.id).limit(1)) is not None
+    )
 
 
 def _entry_created(
