@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cache, cli, db, errors
+from api import cache, cli, db, errors, observability, ratelimit
 from api.config import Config, env_overrides
+from api.idempotency import service as idempotency
 from api.rules import Rules
 from api.smorest import Api
 
@@ -41,8 +43,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
     db.init_app(app)
     app.extensions["rules"] = Rules.from_config(app.config)
+    observability.init_app(app)  # first: the request id exists before anything can fail
+    ratelimit.init_app(app)
+    idempotency.init_app(app)
 
     api = Api(app)
     api.spec.components.security_scheme(
@@ -53,12 +62,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from api.booking import routes as booking
     from api.changes import routes as changes
     from api.health import routes as health
+    from api.literature import routes as literature
+    from api.reviews import cli as reviews_cli
+    from api.reviews import routes as reviews
     from api.treatments import routes as treatments
+    from api.webhooks import cli as webhooks_cli
+    from api.webhooks import routes as webhooks
 
     for blueprint in (
         treatments.blp,
+        reviews.blp,
+        literature.blp,
         booking.blp,
         changes.blp,
+        webhooks.blp,
         health.blp,
     ):
         api.register_blueprint(blueprint)
@@ -67,6 +84,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _enable_cors(app)
     errors.register(app)
     cli.init_app(app)
+    reviews_cli.init_app(app)
+    webhooks_cli.init_app(app)
     return app
 
 

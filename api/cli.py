@@ -7,7 +7,7 @@ import sys
 import click
 from alembic import command
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from api.api_keys import service as keys_service
@@ -54,6 +54,7 @@ def db_check() -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only seed a database that holds no treatment.")
 def seed_command(if_empty: bool) -> None:
     """Load the seed catalogue (idempotent: upsert by slug)."""

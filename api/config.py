@@ -23,12 +23,34 @@ class Config:
 
     REVIEW_INTERVAL_MONTHS = 12  # after a decision, the next review is due in this many months
     REVIEW_INTERVAL_MONTHS_UNDER_REVIEW = 6
+    IMPORT_MAX_RECORDS = 500  # references per literature import; more answers 422
 
     LIST_DEFAULT_PAGE_SIZE = 50
     LIST_MAX_PAGE_SIZE = 100
     BOOKING_CHECK_MAX_TREATMENTS = 100
 
     CLINIC_NAME = "The Clinic"
+
+    # Database connection bounds: a request never waits longer than these for the database.
+    DATABASE_CONNECT_TIMEOUT = 3  # seconds
+    DATABASE_STATEMENT_TIMEOUT_MS = 5000
+    DATABASE_POOL_TIMEOUT = 5  # seconds waiting for a pooled connection
+
+    LOG_JSON = True
+    LOG_LEVEL = "INFO"
+    LOG_REQUESTS = True
+    HSTS = False  # set when served over HTTPS
+
+    # Rate limits (Flask-Limiter). Memory storage is per process; use Redis in production.
+    RATE_LIMIT_STORAGE_URL = "memory://"
+    RATELIMIT_ENABLED = True
+    RATE_LIMIT_PUBLIC = "300/minute"  # per client address: public reads
+    RATE_LIMIT_BOOKING = "600/minute"  # per client address: booking checks
+    RATE_LIMIT_AUTHENTICATED = "3000/minute"  # per API key
+    RATE_LIMIT_AUTH_FAILURES = "20/minute"  # failed authentications per client address
+    TRUSTED_PROXY_HOPS = 0  # X-Forwarded-For hops to trust for the client address
+
+    IDEMPOTENCY_TTL_HOURS = 24
 
     # HTTP caching of public reads (see api/cache.py)
     CACHE_MAX_AGE = 60

@@ -97,7 +97,16 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url, echo=app.config["DATABASE_ECHO"])
+    options: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        options = {
+            "connect_args": {
+                "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
+                "options": f"-c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_MS']}",
+            },
+            "pool_timeout": app.config["DATABASE_POOL_TIMEOUT"],
+        }
+    engine = make_engine(url, echo=app.config["DATABASE_ECHO"], **options)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

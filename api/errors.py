@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -94,7 +94,8 @@ def problem_response(
     }
     if detail:
         body["detail"] = detail
-    body["instance"] = request.path
+    # The occurrence: the path, with the request id that is also in the logs and X-Request-ID.
+    body["instance"] = f"{request.path}#request-{g.get('request_id', '-')}"
     body.update(extra)
     response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
     response.headers.update(headers or {})

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import SEED_ACTOR
+from api.errors import DomainError
 from api.rules import Rules
 from api.treatments import service
 from api.treatments.models import Treatment
@@ -44,10 +45,15 @@ def load_catalogue(session: Session, rules: Rules, seed_dir: Path = SEED_DIR) ->
     for item in read_catalogue(seed_dir):
         existing = session.scalars(select(Treatment).where(Treatment.slug == item["data"]["slug"])).first()
         if existing is None:
-            service.create_treatment(
-                session, item["data"], SEED_ACTOR, rules,
-                studies=item["studies"], regulatory=item["regulatory"], decision=item["decision"],
-            )  # fmt: skip
+            try:
+                service.create_treatment(
+                    session, item["data"], SEED_ACTOR, rules,
+                    studies=item["studies"], regulatory=item["regulatory"], decision=item["decision"],
+                )  # fmt: skip
+            except DomainError as error:
+                session.rollback()
+                unmet = "; ".join(u["message"] for u in error.extra.get("unmet", []))
+                raise SeedError(f"{item['data']['slug']}.yaml: {error.detail} {unmet}".strip()) from error
             counts["created"] += 1
         elif service.refresh_treatment(
             session, existing, item["data"], item["studies"], item["regulatory"], SEED_ACTOR, rules

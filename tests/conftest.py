@@ -28,7 +28,9 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    app = create_app(
+        {"DATABASE_URL": database_url, "TESTING": True, "RATELIMIT_ENABLED": False, "LOG_REQUESTS": False}
+    )
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from flask import g, request
 
-from api.api_keys.models import Role
+from api.api_keys.models import ApiKey, Role
 from api.api_keys.service import verify_key
 from api.audit.service import Actor
 from api.db import get_session
 from api.errors import Forbidden, Unauthenticated
+from api.ratelimit import check_auth_failures, note_auth_failure
 
 
 def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -30,6 +31,18 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 
 def authenticate(needed: Role) -> Actor:
+    check_auth_failures()
+    try:
+        key = _verified_key()
+    except Unauthenticated:
+        note_auth_failure()
+        raise
+    if not key.role.includes(needed):
+        raise Forbidden(f"This needs the '{needed.value}' role; the key has '{key.role.value}'.")
+    return Actor(name=key.name, role=key.role.value)
+
+
+def _verified_key() -> ApiKey:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -39,9 +52,7 @@ def authenticate(needed: Role) -> Actor:
     key = verify_key(get_session(), token.strip())
     if key is None:
         raise Unauthenticated("The API key is unknown or has been revoked.")
-    if not key.role.includes(needed):
-        raise Forbidden(f"This needs the '{needed.value}' role; the key has '{key.role.value}'.")
-    return Actor(name=key.name, role=key.role.value)
+    return key
 
 
 def current_actor() -> Actor:

@@ -6,6 +6,7 @@ import flask_swagger_ui
 from flask import Blueprint, Response, send_from_directory
 
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+OWN_STATIC = Path(__file__).resolve().parent / "static"
 
 blp = Blueprint("docs_assets", __name__)
 
@@ -13,3 +14,8 @@ blp = Blueprint("docs_assets", __name__)
 @blp.route("/docs/assets/<path:filename>")
 def swagger_ui_asset(filename: str) -> Response:
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=86400)
+
+
+@blp.route("/docs/static/<path:filename>")
+def docs_static(filename: str) -> Response:
+    return send_from_directory(OWN_STATIC, filename, max_age=3600)

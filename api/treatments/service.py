@@ -434,10 +434,10 @@ def _decide(
         {"slug": treatment.slug, "decision_id": decision.id, "status": status.value,
          "reason": reason, "override": override is not None},
     )  # fmt: skip
-    if previous != status:
+    if previous is not None and previous != status:
         record_change(
             session, "treatment.status_changed", treatment.slug,
-            {"slug": treatment.slug, "old_status": previous.value if previous else None,
+            {"slug": treatment.slug, "old_status": previous.value,
              "new_status": status.value, "old_bookable": is_bookable(previous),
              "new_bookable": is_bookable(status), "reason": reason},
         )  # fmt: skip

@@ -1,0 +1,5 @@
+// Starts Swagger UI from a file, so the page runs under a CSP without inline scripts.
+window.addEventListener("load", function () {
+  var container = document.getElementById("swagger-ui-container");
+  window.ui = SwaggerUIBundle({ url: container.dataset.specUrl, dom_id: "#swagger-ui-container" });
+});
