@@ -166,6 +166,11 @@ def handle_stale_data(_error: StaleDataError) -> Response:
     return handle_domain_error(PreconditionFailed("The resource changed since you read it; read it again."))
 
 
+def handle_too_deep(_error: RecursionError) -> Response:
+    # Hostile input: JSON nested deeper than the parser will follow.
+    return problem_response(400, "Bad Request", "The request body is nested too deeply.")
+
+
 def handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error", exc_info=error)
     return handle_http_exception(InternalServerError())
@@ -176,4 +181,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(OperationalError, handle_operational_error)
     app.register_error_handler(StaleDataError, handle_stale_data)
+    app.register_error_handler(RecursionError, handle_too_deep)
     app.register_error_handler(Exception, handle_unexpected)

@@ -61,17 +61,15 @@ def limit_for_request() -> str:
     return config["RATE_LIMIT_PUBLIC"]
 
 
-limiter = Limiter(
-    key_func=client_key,
-    default_limits=[limit_for_request],
-    headers_enabled=True,
-    default_limits_exempt_when=lambda: request.path.startswith(("/health/", "/docs")),
-)
+def _limiter() -> Limiter | None:
+    limiter: Limiter = current_app.extensions["rate_limiter"]
+    return limiter if current_app.config["RATELIMIT_ENABLED"] else None
 
 
 def check_auth_failures() -> None:
     """Refuse an authentication attempt from an address that failed too often (429)."""
-    if not limiter.enabled or not current_app.config["RATELIMIT_ENABLED"]:
+    limiter = _limiter()
+    if limiter is None:
         return
     item = parse(current_app.config["RATE_LIMIT_AUTH_FAILURES"])
     address = request.remote_addr or "unknown"
@@ -85,13 +83,21 @@ def check_auth_failures() -> None:
 
 
 def note_auth_failure() -> None:
-    if limiter.enabled and current_app.config["RATELIMIT_ENABLED"]:
+    limiter = _limiter()
+    if limiter is not None:
         item = parse(current_app.config["RATE_LIMIT_AUTH_FAILURES"])
         limiter.limiter.hit(item, "auth-failures", request.remote_addr or "unknown")
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["RATE_LIMIT_STORAGE_URL"])
+    """One limiter per app, storing its counters in `RATE_LIMIT_STORAGE_URL`."""
     app.config["RATELIMIT_STORAGE_URI"] = app.config["RATE_LIMIT_STORAGE_URL"]
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "tpa")
+    limiter = Limiter(
+        key_func=client_key,
+        default_limits=[limit_for_request],
+        headers_enabled=True,
+        default_limits_exempt_when=lambda: request.path.startswith(("/health/", "/docs")),
+    )
     limiter.init_app(app)
+    app.extensions["rate_limiter"] = limiter

@@ -102,4 +102,5 @@ def count_queries(app: Flask) -> Iterator[QueryCounter]:
 def execute(app: Flask, sql: str, **params: Any) -> list[Any]:
     """Run raw SQL against the test database (for assertions the API cannot see)."""
     with app.app_context(), get_engine().begin() as conn:
-        return list(conn.execute(text(sql), params))
+        result = conn.execute(text(sql), params)
+        return list(result) if result.returns_rows else []

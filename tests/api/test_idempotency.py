@@ -1,0 +1,121 @@
+"""Idempotency-Key on every POST: a retry replays the first answer and changes nothing more"""
+
+import datetime as dt
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import execute
+from tests.databases import on_postgresql
+from tests.helpers import random_slug
+
+
+def body(slug):
+    return {"slug": slug, "name": "Idempotent", "category": "skin_procedure", "summary": "Once only."}
+
+
+def count(app, table):
+    return execute(app, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_a_retry_with_the_same_key_replays_the_first_response(client, app, auth):
+    headers = auth("editor") | {"Idempotency-Key": "create-1"}
+    slug = random_slug()
+    first = client.post("/v1/treatments", json=body(slug), headers=headers)
+    events, audit = count(app, "change_events"), count(app, "audit_records")
+    second = client.post("/v1/treatments", json=body(slug), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.get_json() == first.get_json()
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert count(app, "treatments") == 1
+    assert count(app, "change_events") == events
+    assert count(app, "audit_records") == audit
+
+
+def test_the_same_key_with_a_different_body_is_422(client, auth):
+    headers = auth("editor") | {"Idempotency-Key": "create-2"}
+    assert client.post("/v1/treatments", json=body(random_slug()), headers=headers).status_code == 201
+    response = client.post("/v1/treatments", json=body(random_slug()), headers=headers)
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_keys_belong_to_their_caller(client, auth):
+    slug = random_slug()
+    first = client.post("/v1/treatments", json=body(slug), headers=auth("editor") | {"Idempotency-Key": "k"})
+    other = client.post("/v1/treatments", json=body(slug), headers=auth("editor") | {"Idempotency-Key": "k"})
+    assert first.status_code == 201
+    assert other.status_code == 409  # a new request for that caller: the slug now exists
+    assert "Idempotent-Replayed" not in other.headers
+
+
+def test_failed_requests_are_replayed_too_except_server_errors(client, auth):
+    headers = auth("editor") | {"Idempotency-Key": "bad-1"}
+    first = client.post("/v1/treatments", json={"slug": "Not Valid"}, headers=headers)
+    second = client.post("/v1/treatments", json={"slug": "Not Valid"}, headers=headers)
+    assert first.status_code == second.status_code == 422
+    assert second.headers["Idempotent-Replayed"] == "true"
+
+
+def test_public_posts_accept_keys_as_well(client):
+    headers = {"Idempotency-Key": "check-1"}
+    first = client.post("/v1/booking-checks", json={"treatments": ["x"]}, headers=headers)
+    second = client.post("/v1/booking-checks", json={"treatments": ["x"]}, headers=headers)
+    assert second.get_json() == first.get_json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("key", ["", "a" * 256, "with space", "naïve"])
+def test_malformed_keys_are_422(client, key):
+    response = client.post("/v1/booking-checks", json={"treatments": ["x"]}, headers={"Idempotency-Key": key})
+    assert response.status_code == 422
+
+
+def test_keys_are_kept_a_day_and_then_may_be_reused(client, app, auth):
+    headers = auth("editor") | {"Idempotency-Key": "old"}
+    assert client.post("/v1/treatments", json=body(random_slug()), headers=headers).status_code == 201
+    execute(app, "UPDATE idempotency_keys SET created_at = :t",
+            t=dt.datetime.now(dt.UTC) - dt.timedelta(hours=23))  # fmt: skip
+    assert client.post("/v1/treatments", json=body(random_slug()), headers=headers).status_code == 422
+    execute(app, "UPDATE idempotency_keys SET created_at = :t",
+            t=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))  # fmt: skip
+    assert client.post("/v1/treatments", json=body(random_slug()), headers=headers).status_code == 201
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="concurrent retries need PostgreSQL")
+def test_concurrent_retries_of_one_key_create_one_treatment(app, auth):
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    headers = auth("editor") | {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+    payload = orjson.dumps(body(random_slug()))
+
+    def post(_):
+        request = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/treatments", data=payload,
+                                         headers=headers, method="POST")  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            error.close()
+            return error.code
+
+    try:
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            statuses = list(pool.map(post, range(10)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
+    assert count(app, "treatments") == 1
+    assert count(app, "decisions") == 1
