@@ -140,7 +140,7 @@ def _respond(entry: Entry) -> Response:
 
 
 def http_date(value: Any) -> str:
-    return format_datetime(value.replace(microsecond=0), usegmt=True)
+    return format_datetime(value.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 
 
 def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:

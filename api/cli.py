@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+import orjson
 from alembic import command
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
@@ -12,10 +14,11 @@ from sqlalchemy import func, select
 
 from api.api_keys import service as keys_service
 from api.api_keys.models import Role
-from api.db import alembic_config, get_session
+from api.db import alembic_config, get_engine, get_session
 from api.errors import DomainError
 from api.rules import current_rules
 from api.seed import SeedError, load_catalogue
+from api.transfer import export_registry, import_registry
 from api.treatments.models import Treatment
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -107,6 +110,36 @@ def keys_revoke(name: str) -> None:
     click.echo(f"Revoked '{name}'.")
 
 
+@click.command("export")
+@with_appcontext
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def export_command(file: str) -> None:
+    """Write the whole registry as one versioned JSON document (no key hashes or secrets)."""
+    with get_engine().connect() as conn:
+        document = export_registry(conn)
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    if file == "-":
+        click.echo(data.decode())
+    else:
+        Path(file).write_bytes(data)
+        counts = ", ".join(f"{len(rows)} {name}" for name, rows in document["tables"].items())
+        click.echo(f"Exported {counts} to {file}.")
+
+
+@click.command("import")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_command(file: str) -> None:
+    """Restore an export into an empty, migrated database (one transaction)."""
+    try:
+        with get_engine().begin() as conn:
+            counts = import_registry(conn, orjson.loads(Path(file).read_bytes()))
+    except (DomainError, orjson.JSONDecodeError) as error:
+        click.echo(f"Import refused: {error}", err=True)
+        sys.exit(1)
+    click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+
+
 def _when(value) -> str:  # type: ignore[no-untyped-def]
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
@@ -115,3 +148,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(seed_command)
+    app.cli.add_command(export_command)
+    app.cli.add_command(import_command)
