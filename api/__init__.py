@@ -26,6 +26,7 @@ CACHEABLE_ENDPOINTS = {
     "treatments.TreatmentRegulatory",
     "treatments.TreatmentRegulatoryById",
     "changes.Changes",
+    "reviews.TreatmentReviews",
 }
 
 

@@ -20,7 +20,7 @@ from api.db import utcnow
 from api.reviews.models import Review
 from api.rules import Rules
 from api.treatments.models import Treatment
-from api.treatments.service import _add_months, find_treatment  # same month arithmetic as decisions
+from api.treatments.service import add_months, find_treatment  # same month arithmetic as decisions
 from api.treatments.vocabulary import Status
 
 # --- rules (pure) -----------------------------------------------------------------------------
@@ -28,7 +28,7 @@ from api.treatments.vocabulary import Status
 
 def next_review_date(today: dt.date, status: str, rules: Rules) -> dt.date:
     """When the review after one made `today` falls due: the interval for the current status."""
-    return _add_months(today, rules.review_interval_months(status))
+    return add_months(today, rules.review_interval_months(status))
 
 
 def due_state(next_review_due: dt.date | None, today: dt.date) -> dict[str, Any]:

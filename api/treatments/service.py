@@ -422,7 +422,7 @@ def _decide(
     treatment.status = status
     treatment.status_reason = reason
     treatment.last_reviewed_on = today
-    treatment.next_review_due = _add_months(today, rules.review_interval_months(status))
+    treatment.next_review_due = add_months(today, rules.review_interval_months(status))
     treatment.updated_at = utcnow()
     session.flush()
     changes = diff(before, _status_snapshot(treatment))
@@ -596,7 +596,7 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
+def add_months(day: dt.date, months: int) -> dt.date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
     for last_day in (31, 30, 29, 28):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -10,10 +12,6 @@ from api.fields import StrictBoolean, Text
 from api.webhooks.models import DeliveryState
 
 URL = validate.URL(schemes={"http", "https"}, require_tld=False)
-EVENT_TYPES_FIELD_DOC = {
-    "description": "Event types to deliver; an empty list means every type.",
-    "example": ["treatment.status_changed"],
-}
 
 
 def _unique(values: list[str]) -> None:
@@ -21,11 +19,16 @@ def _unique(values: list[str]) -> None:
         raise ma.ValidationError("Each event type may appear only once.")
 
 
-def _event_types(**kwargs: object) -> fields.List:
+def _event_types(**kwargs: Any) -> fields.List:
     return fields.List(
-        fields.String(validate=validate.OneOf(EVENT_TYPES)), validate=[validate.Length(max=len(EVENT_TYPES)), _unique], metadata=EVENT_TYPES_FIELD_DOC,
-        **kwargs,  # type: ignore[arg-type]
-    )  # fmt: skip
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        validate=[validate.Length(max=len(EVENT_TYPES)), _unique],
+        metadata={
+            "description": "Event types to deliver; an empty list means every type.",
+            "example": ["treatment.status_changed"],
+        },
+        **kwargs,
+    )
 
 
 class WebhookSchema(ma.Schema):
@@ -72,7 +75,9 @@ class DeliveryQueryArgsSchema(ma.Schema):
     state = fields.Enum(DeliveryState, by_value=True)
     before = fields.Integer(
         validate=validate.Range(min=1, max=2**62),
-        metadata={"description": "Cursor: only deliveries with a smaller id (the last id of the previous page)"},
+        metadata={
+            "description": "Cursor: only deliveries with a smaller id (the last id of the previous page)"
+        },
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
@@ -86,7 +91,9 @@ class AttemptSchema(ma.Schema):
 
 class DeliverySchema(ma.Schema):
     id = fields.Integer()
-    event_id = fields.Integer(metadata={"description": "The change-feed event; also the `webhook-id` evt_<id>"})
+    event_id = fields.Integer(
+        metadata={"description": "The change-feed event; also the `webhook-id` evt_<id>"}
+    )
     event_type = fields.String(metadata={"example": "treatment.status_changed"})
     treatment = fields.String(metadata={"example": "exosomes"})
     state = fields.Enum(DeliveryState, by_value=True)
@@ -96,4 +103,6 @@ class DeliverySchema(ma.Schema):
     next_attempt_at = fields.AwareDateTime(metadata={"description": "When a pending delivery is next tried"})
     created_at = fields.AwareDateTime()
     delivered_at = fields.AwareDateTime(allow_none=True)
-    attempts = fields.List(fields.Nested(AttemptSchema), metadata={"description": "Every attempt, oldest first"})
+    attempts = fields.List(
+        fields.Nested(AttemptSchema), metadata={"description": "Every attempt, oldest first"}
+    )

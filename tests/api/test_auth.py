@@ -275,8 +275,8 @@ def test_keys_revoke_makes_the_key_401_at_once(client, runner):
     response = client.get(f"/v1/treatments/{slug}/audit", headers=headers)
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
-    assert client.post("/v1/treatments", json={"slug": "after-revoke", "name": "x", "category": "laser",
-                                               "summary": "x"}, headers=headers).status_code == 401  # fmt: skip
+    body = {"slug": "after-revoke", "name": "x", "category": "laser", "summary": "x"}
+    assert client.post("/v1/treatments", json=body, headers=headers).status_code == 401
 
 
 def test_keys_revoke_of_an_unknown_name_fails(runner):

@@ -1,0 +1,1 @@
+"""Literature import: references exported from PubMed or a reference manager, as studies in screening"""
