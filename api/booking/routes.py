@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from api.booking import service
 from api.booking.schemas import BookingAnswerSchema, BookingCheckSchema
+from api.cache import feed_position, read_cache
 from api.db import get_session
 from api.smorest import Blueprint
 
@@ -27,4 +28,6 @@ class BookingChecks(MethodView):
         Up to 100 treatments, by slug or by a booking system's own id. Results come back in
         request order; unknown treatments are answered `bookable: false`.
         """
-        return service.check_booking(get_session(), data["treatments"])
+        position = feed_position()
+        index = read_cache().memo("booking-index", position, lambda: service.build_index(get_session()))
+        return service.check_booking(index, data["treatments"])
