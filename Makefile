@@ -18,10 +18,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(BIN)/.installed ## Set up, migrate, seed on first run, and serve on 127.0.0.1:$(PORT)
+# The webhook worker runs beside gunicorn; when gunicorn exits it gets SIGTERM and ends after its pass.
+run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), deliver webhooks
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty
 	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	$(FLASK) webhooks deliver --forever & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'
 
 test: $(BIN)/.installed lint ## Lint, check the committed OpenAPI document, run the whole suite

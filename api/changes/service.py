@@ -22,7 +22,7 @@ FEED_LOCK_KEY = 7_215_001  # arbitrary, constant: the feed's advisory lock
 # Every event type the feed carries (and webhooks may subscribe to), in one place.
 EVENT_TYPES = (
     "treatment.created", "treatment.updated", "treatment.status_changed", "decision.recorded",
-    "study.created", "study.updated", "study.deleted",
+    "treatment.reviewed", "study.created", "study.updated", "study.deleted",
     "regulatory.created", "regulatory.updated", "regulatory.deleted",
 )  # fmt: skip
 _PENDING = "pending_change_events"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import traceback
 from types import FrameType
 
 import click
@@ -55,10 +56,13 @@ def _one_pass(settings: DeliverySettings) -> None:
         counts = deliver_due(session, utcnow(), settings)
         if counts:
             click.echo(f"{utcnow():%Y-%m-%d %H:%M:%S} {counts.summary()}")
-    except SQLAlchemyError as error:
-        # The database is down or busy: say so and try again next pass; the outbox keeps everything.
+    except Exception as error:
+        # The database is down or busy, or a bug: say so and try again next pass. The outbox keeps
+        # everything, and a lease left by an interrupted pass runs out by itself.
         session.rollback()
         click.echo(f"{utcnow():%Y-%m-%d %H:%M:%S} pass failed: {type(error).__name__}: {error}", err=True)
+        if not isinstance(error, SQLAlchemyError):
+            traceback.print_exc()
     finally:
         session.close()  # return the connection to the pool between passes
 

@@ -41,7 +41,6 @@ from api.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, 
 from api.webhooks.service import give_up_pending
 
 USER_AGENT = "TreatmentPolicyAPI-Webhooks/1"
-MAX_RESPONSE_BYTES = 64 * 1024  # read (and ignore) at most this much of an answer
 MAX_ERROR_LENGTH = 1000
 
 
@@ -158,8 +157,7 @@ def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Outcom
             "POST", target, body=body.encode(),
             headers={"Content-Type": "application/json", "User-Agent": USER_AGENT} | headers,
         )  # fmt: skip
-        with connection.getresponse() as response:
-            response.read(MAX_RESPONSE_BYTES)
+        with connection.getresponse() as response:  # the status is all we need; the body is not read
             status, reason = response.status, response.reason
         error = None if 200 <= status < 300 else f"HTTP {status} {reason}".strip()
         return Outcome(status, _elapsed_ms(started), error)
@@ -288,7 +286,10 @@ def _claim(
 def _send_all(messages: list[Message], settings: DeliverySettings, send: Sender) -> list[Outcome]:
     def one(message: Message) -> Outcome:
         headers = signed_headers(message.secret, message.msg_id, message.body, utcnow())
-        return send(message.url, headers, message.body, settings.timeout_seconds)
+        try:
+            return send(message.url, headers, message.body, settings.timeout_seconds)
+        except Exception as exc:  # a failed attempt like any other; the pass goes on
+            return Outcome(None, 0, _describe(exc, settings.timeout_seconds))
 
     if len(messages) == 1:
         return [one(messages[0])]
@@ -315,7 +316,7 @@ def _record(
         delivery.attempts += 1
         if outcome.ok:
             delivery.state = DeliveryState.DELIVERED
-            delivery.delivered_at = now
+            delivery.delivered_at = delivery.next_attempt_at = now  # (ends the lease)
             counts.delivered += 1
             if subscription.consecutive_failures:
                 subscription.consecutive_failures = 0
@@ -327,6 +328,7 @@ def _record(
         disable = subscription.active and subscription.consecutive_failures >= settings.disable_after_failures
         if disable or gives_up(delivery.attempts, delivery.created_at, now, settings):
             delivery.state = DeliveryState.FAILED
+            delivery.next_attempt_at = now
             counts.failed += 1
         else:
             delivery.next_attempt_at = now + retry_delay(delivery.attempts, settings, rng)

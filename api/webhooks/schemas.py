@@ -8,10 +8,13 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.changes.service import EVENT_TYPES
-from api.fields import StrictBoolean, Text
+from api.fields import HTTPS_URL_PATTERN, Pattern, StrictBoolean, Text
 from api.webhooks.models import DeliveryState
 
-URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+# The document promises https URLs with a DNS name (HTTPS_URL_PATTERN); plain http to a loopback
+# host is accepted too, where configured for development (the service decides).
+_LOOPBACK_HTTP = r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/|[/?#]\S+)?$"
+URL = Pattern(f"(?:{HTTPS_URL_PATTERN})|(?:{_LOOPBACK_HTTP})", error="Not a valid URL.")
 
 
 def _unique(values: list[str]) -> None:
@@ -26,6 +29,7 @@ def _event_types(**kwargs: Any) -> fields.List:
         metadata={
             "description": "Event types to deliver; an empty list means every type.",
             "example": ["treatment.status_changed"],
+            "uniqueItems": True,
         },
         **kwargs,
     )
@@ -37,7 +41,8 @@ class WebhookSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     url = Text(
         2000, required=True, validate=[URL],
-        metadata={"description": "https; plain http only to a loopback host, and only where "
+        metadata={"pattern": HTTPS_URL_PATTERN,
+                  "description": "https; plain http only to a loopback host, and only where "
                                  "configured (development)", "example": "https://booking.example.com/hooks/tpa"},
     )  # fmt: skip
     event_types = _event_types(load_default=list)
@@ -63,7 +68,7 @@ class WebhookCreatedSchema(WebhookSchema):
 
 
 class WebhookPatchSchema(ma.Schema):
-    url = Text(2000, validate=[URL])
+    url = Text(2000, validate=[URL], metadata={"pattern": HTTPS_URL_PATTERN})
     event_types = _event_types()
     description = Text(500)
     active = StrictBoolean(
@@ -100,7 +105,9 @@ class DeliverySchema(ma.Schema):
     attempt_count = fields.Integer(
         metadata={"description": "Attempts since the delivery was last queued (redelivery restarts it)"}
     )
-    next_attempt_at = fields.AwareDateTime(metadata={"description": "When a pending delivery is next tried"})
+    next_attempt_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When a pending delivery is next tried (null otherwise)"}
+    )
     created_at = fields.AwareDateTime()
     delivered_at = fields.AwareDateTime(allow_none=True)
     attempts = fields.List(

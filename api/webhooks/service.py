@@ -187,8 +187,8 @@ def list_deliveries(
 def redeliver(session: Session, webhook_id: int, delivery_id: int, now: dt.datetime) -> dict[str, Any]:
     """Queue a delivery again, whatever its state: pending, due now, with a fresh retry schedule.
 
-    It becomes the head of its subscription's queue (it has the oldest event), so the worker
-    sends it before any later event.
+    It takes its event's place in the subscription's feed order: before any later event still
+    pending. Its earlier attempts stay listed.
     """
     subscription = find_subscription(session, webhook_id)
     if not subscription.active:
@@ -235,7 +235,7 @@ def _delivery_view(
         "treatment": slug,
         "state": delivery.state,
         "attempt_count": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at,
+        "next_attempt_at": delivery.next_attempt_at if delivery.state == DeliveryState.PENDING else None,
         "created_at": delivery.created_at,
         "delivered_at": delivery.delivered_at,
         "attempts": attempts,

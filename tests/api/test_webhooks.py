@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
+from api.changes.service import EVENT_TYPES
 from api.db import get_engine
 from api.webhooks.service import is_loopback_host, url_problem
 from tests.helpers import create_treatment
@@ -271,3 +274,22 @@ def test_redelivery_to_an_inactive_subscription_is_a_409(client, admin, auth):
     assert {d["state"] for d in deliveries} == {"failed"}  # deactivating gives up what was pending
     response = client.post(f"/v1/webhooks/{webhook_id}/deliveries/{first['id']}/redeliver", headers=admin)
     assert assert_problem(response, 409)["type"] == "/problems/webhook-inactive"
+
+
+# --- event types -----------------------------------------------------------------------------
+
+
+def test_every_event_type_the_code_records_can_be_subscribed_to():
+    """`EVENT_TYPES` is the one list: a new `record_change(session, "x.y", ...)` must be in it."""
+    recorded = set()
+    for path in (Path(__file__).resolve().parents[2] / "api").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "record_change":
+                kind = node.args[1]
+                if isinstance(kind, ast.Constant):
+                    recorded.add(kind.value)
+                else:  # f"{kind}.{action}" for studies and regulatory entries
+                    recorded |= {
+                        f"{k}.{a}" for k in ("study", "regulatory") for a in ("created", "updated", "deleted")
+                    }
+    assert recorded and recorded <= set(EVENT_TYPES), recorded - set(EVENT_TYPES)

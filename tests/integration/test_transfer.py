@@ -142,4 +142,3 @@ def test_migrations_downgrade_and_upgrade_over_the_seed_without_losing_a_row(pop
         command.upgrade(config, "head")
         after = export_from(url)
     assert normalised(after) == normalised(before)
-

@@ -229,6 +229,7 @@ def test_a_status_change_arrives_signed_after_one_pass(app, client, admin, revie
 
     (*_, seen) = deliveries(client, admin, hook.id)
     assert (seen["state"], seen["attempt_count"], seen["delivered_at"] is not None) == ("delivered", 1, True)
+    assert seen["next_attempt_at"] is None  # only pending deliveries have one
     (attempt,) = seen["attempts"]
     assert (attempt["status_code"], attempt["error"]) == (200, None)
     assert attempt["latency_ms"] >= 0
@@ -438,6 +439,20 @@ def test_a_deleted_subscription_is_sent_nothing(app, client, admin, receivers):
     assert delivery_count(app) == 0
     assert deliver(app) == PassCounts()
     assert receiver.requests == []
+
+
+def test_a_sender_that_breaks_counts_as_a_failed_attempt(app, client, admin, receivers):
+    hook = subscribe(client, admin, receivers().url, event_types=["treatment.created"])
+    add_treatment(app, random_slug())
+
+    def broken(*_args: Any) -> Any:
+        raise ValueError("no route to the moon")
+
+    with app.app_context():
+        counts = deliver_due(get_session(), utcnow(), DeliverySettings.from_config(app.config), send=broken)
+    assert counts.retrying == 1
+    (delivery,) = deliveries(client, admin, hook.id)
+    assert delivery["attempts"][0]["error"] == "ValueError: no route to the moon"
 
 
 @pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL: SQLite has one writer at a time")
