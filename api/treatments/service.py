@@ -6,6 +6,7 @@ added to the session and committed together by `_commit`, or not at all.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -597,14 +598,10 @@ def _iso(value: dt.date | None) -> str | None:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    for last_day in (31, 30, 29, 28):
-        try:
-            return day.replace(year=year, month=month, day=min(day.day, last_day))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    """The same day `months` later, or the month's last day if it is shorter (31 Jan → 28 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _check_precondition(if_match: str | None, current: str) -> None:
