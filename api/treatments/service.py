@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,7 +221,7 @@ def _find_entry(session: Session, model: Any, slug: str, entry_id: int, label: s
 
 def create_treatment(
     session: Session, data: dict[str, Any], actor: Actor, rules: Rules, *,
-    studies: list[dict[str, Any]] = (), regulatory: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    studies: Sequence[dict[str, Any]] = (), regulatory: Sequence[dict[str, Any]] = (),
     decision: dict[str, Any] | None = None,
 ) -> Treatment:  # fmt: skip
     """Add a treatment with its first decision, so its status history is never empty.
