@@ -51,6 +51,7 @@ class Config:
     TRUSTED_PROXY_HOPS = 0  # X-Forwarded-For hops to trust for the client address
 
     IDEMPOTENCY_TTL_HOURS = 24
+    IDEMPOTENCY_CLAIM_SECONDS = 60  # an in-progress claim older than this was abandoned
 
     # HTTP caching of public reads (see api/cache.py)
     CACHE_MAX_AGE = 60

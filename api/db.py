@@ -102,6 +102,12 @@ def init_app(app: Flask) -> None:
         options = {
             "connect_args": {
                 "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
+                # A silent network on an open connection: the kernel gives up instead of waiting.
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+                "tcp_user_timeout": app.config["DATABASE_STATEMENT_TIMEOUT_MS"],
                 "options": f"-c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_MS']}",
             },
             "pool_timeout": app.config["DATABASE_POOL_TIMEOUT"],

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -150,8 +151,9 @@ def handle_integrity_error(error: IntegrityError) -> Response:
     return problem_response(409, "Conflict", "The change conflicts with the data already stored.", "conflict")
 
 
-def handle_operational_error(error: OperationalError) -> Response:
-    log.error("database unavailable: %s", error.orig)
+def handle_operational_error(error: OperationalError | InterfaceError | PoolTimeout) -> Response:
+    # Unreachable, cut mid-way, timed out, or no pooled connection free in time: retry later.
+    log.error("database unavailable: %s", getattr(error, "orig", None) or error)
     return problem_response(
         503,
         "Service unavailable",
@@ -179,7 +181,8 @@ def handle_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
-    app.register_error_handler(OperationalError, handle_operational_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(unavailable, handle_operational_error)
     app.register_error_handler(StaleDataError, handle_stale_data)
     app.register_error_handler(RecursionError, handle_too_deep)
     app.register_error_handler(Exception, handle_unexpected)

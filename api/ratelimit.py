@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import time
 
-from flask import Flask, current_app, request
-from flask_limiter import Limiter
+from flask import Flask, Response, current_app, request
+from flask_limiter import HeaderNames, Limiter
 from limits import parse
 
 from api.errors import DomainError
 
 _verified: dict[str, tuple[bool, float]] = {}  # token hash -> (valid, checked at)
 VERIFIED_TTL = 60.0
+LIMITER_RETRY_AFTER = "X-Limiter-Retry-After"  # internal: moved to Retry-After on a 429 only
 
 
 class TooManyAuthFailures(DomainError):
@@ -89,14 +90,26 @@ def note_auth_failure() -> None:
         limiter.limiter.hit(item, "auth-failures", request.remote_addr or "unknown")
 
 
+def _retry_after_only_when_limited(response: Response) -> Response:
+    """Flask-Limiter would put its window's Retry-After on every response, overriding a 503's
+    own; it belongs only on a 429 that has none."""
+    limiter_value = response.headers.pop(LIMITER_RETRY_AFTER, None)
+    if response.status_code == 429 and limiter_value and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = limiter_value
+    return response
+
+
 def init_app(app: Flask) -> None:
     """One limiter per app, storing its counters in `RATE_LIMIT_STORAGE_URL`."""
     app.config["RATELIMIT_STORAGE_URI"] = app.config["RATE_LIMIT_STORAGE_URL"]
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "tpa")
+    # Registered before the limiter, so it runs after the limiter has added its headers.
+    app.after_request(_retry_after_only_when_limited)
     limiter = Limiter(
         key_func=client_key,
         default_limits=[limit_for_request],
         headers_enabled=True,
+        header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
         default_limits_exempt_when=lambda: request.path.startswith(("/health/", "/docs")),
     )
     limiter.init_app(app)

@@ -4,19 +4,21 @@ A POST with `Idempotency-Key` first claims the key (scoped to the caller) in its
 transaction. The claim is a primary key, so of concurrent retries exactly one proceeds; the
 others get 409 while it runs, and the stored first response once it has finished. The same key
 with a different body is 422. Responses of 5xx and 429 are not kept, so those can be retried.
-Keys are kept `IDEMPOTENCY_TTL_HOURS` (24 by default).
+Keys are kept `IDEMPOTENCY_TTL_HOURS` (24 by default). A claim whose outcome was never recorded
+(the process or the database died mid-request) is released after `IDEMPOTENCY_CLAIM_SECONDS`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.db import get_engine, utcnow
@@ -24,6 +26,7 @@ from api.errors import Conflict, InvalidInput
 from api.idempotency.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+log = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Last-Modified")
 
@@ -59,6 +62,7 @@ def begin() -> Response | None:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return None
+    _release_unreleased()
     if not KEY_PATTERN.match(key):
         raise InvalidInput(
             "Idempotency-Key must be 1 to 255 visible ASCII characters.",
@@ -66,6 +70,7 @@ def begin() -> Response | None:
         )
     scope, fingerprint = _scope(), _fingerprint()
     ttl = dt.timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
+    claim_ttl = dt.timedelta(seconds=current_app.config["IDEMPOTENCY_CLAIM_SECONDS"])
     with Session(get_engine()) as session:
         for _attempt in range(2):
             session.add(IdempotencyRecord(scope=scope, key=key, method=request.method, path=request.path,
@@ -79,7 +84,8 @@ def begin() -> Response | None:
             record = session.get(IdempotencyRecord, (scope, key))
             if record is None:
                 continue  # released between our insert and our read: try again
-            if record.created_at < utcnow() - ttl:
+            abandoned = record.response_status is None and record.created_at < utcnow() - claim_ttl
+            if record.created_at < utcnow() - ttl or abandoned:
                 session.delete(record)
                 session.commit()
                 continue
@@ -110,21 +116,20 @@ def finish(response: Response) -> Response:
     claim: Claim | None = g.pop("idempotency_claim", None)
     if claim is None:
         return response
+    if response.status_code >= 500 or response.status_code == 429:
+        _release(claim)
+        return response
     where = (IdempotencyRecord.scope == claim.scope) & (IdempotencyRecord.key == claim.key)
-    with get_engine().begin() as conn:
-        if response.status_code >= 500 or response.status_code == 429:
-            conn.execute(delete(IdempotencyRecord).where(where))
-        else:
-            headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
-            conn.execute(
-                update(IdempotencyRecord)
-                .where(where)
-                .values(
-                    response_status=response.status_code,
-                    response_body=response.get_data(as_text=True),
-                    response_headers=headers,
-                )
-            )
+    headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+    stored = {"response_status": response.status_code, "response_body": response.get_data(as_text=True),
+              "response_headers": headers}  # fmt: skip
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(update(IdempotencyRecord).where(where).values(**stored))
+    except SQLAlchemyError:
+        # The database went away after the answer was made: the answer stands; the claim is
+        # released after IDEMPOTENCY_CLAIM_SECONDS.
+        log.warning("could not record the idempotent response", exc_info=True)
     return response
 
 
@@ -141,12 +146,31 @@ def init_app(app: Flask) -> None:
     app.after_request(finish)
 
     @app.teardown_request
-    def _release(_exc: BaseException | None) -> None:
+    def _release_if_unanswered(_exc: BaseException | None) -> None:
         claim = g.pop("idempotency_claim", None)
         if claim is not None:  # the request died before a response: let a retry run
-            with get_engine().begin() as conn:
-                conn.execute(
-                    delete(IdempotencyRecord).where(
-                        (IdempotencyRecord.scope == claim.scope) & (IdempotencyRecord.key == claim.key)
-                    )
+            _release(claim)
+
+
+# Claims this process could not release because the database was gone; released first thing
+# once it is back (other processes' retries wait for IDEMPOTENCY_CLAIM_SECONDS instead).
+_unreleased: set[Claim] = set()
+
+
+def _release(claim: Claim) -> None:
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(
+                delete(IdempotencyRecord).where(
+                    (IdempotencyRecord.scope == claim.scope) & (IdempotencyRecord.key == claim.key)
                 )
+            )
+        _unreleased.discard(claim)
+    except SQLAlchemyError:
+        log.warning("could not release an idempotency claim yet", exc_info=True)
+        _unreleased.add(claim)
+
+
+def _release_unreleased() -> None:
+    for claim in list(_unreleased):
+        _release(claim)

@@ -99,3 +99,12 @@ def test_limits_hold_across_workers_through_redis(limited):
         worker.get("/v1/treatments").status_code for worker in (worker_a, worker_b, worker_a, worker_b)
     ]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_retry_after_is_only_on_refusals_and_never_overrides_a_503s(limited):
+    ok = limited().test_client().get("/v1/treatments")
+    assert ok.status_code == 200 and "Retry-After" not in ok.headers
+    down = limited(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2")
+    unavailable = down.test_client().get("/v1/treatments")
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "5"
