@@ -49,3 +49,24 @@ migrate: $(BIN)/.installed ## Apply migrations to the configured database
 
 seed: $(BIN)/.installed ## Load the seed catalogue (idempotent)
 	$(FLASK) seed
+
+# Benchmarks (benchmarks/; see README "Benchmarks"). Extra options: make bench BENCH_ARGS="--db sqlite".
+.PHONY: bench bench-scale
+BENCH_ARGS ?=
+bench: $(BIN)/.installed ## App vs bare-Flask baseline under wrk, PostgreSQL then SQLite (~12 min)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+bench-scale: $(BIN)/.installed ## Latency and memory at 50, 5,000 and 50,000 treatments on PostgreSQL (~5 min)
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
+
+# Soak (benchmarks/soak.py; README "Reliability"): CI runs it with --duration 20.
+.PHONY: soak
+SOAK_DURATION ?= 60
+soak: $(BIN)/.installed ## Readers, booking checks and writers at once on gunicorn + PostgreSQL, then checks (60 s)
+	$(BIN)/python benchmarks/soak.py --duration $(SOAK_DURATION)
+
+# Contract fuzzing (tests/contract/run_schemathesis.sh, schemathesis.toml; README "Contract fuzzing").
+# Needs the PostgreSQL server of CONTRACT_DATABASE_SERVER (default 127.0.0.1:5432, user postgres).
+.PHONY: contract
+contract: $(BIN)/.installed ## schemathesis over every operation, stateful too, on gunicorn + PostgreSQL (≤ 5 min)
+	tests/contract/run_schemathesis.sh

@@ -12,34 +12,104 @@ from marshmallow import fields, validate
 # refuses NUL outright while SQLite stores it, so both are refused here, before the database.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 SINGLE_LINE_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The whitespace `str.strip()` removes that is not a control character, spelled out: regex engines
+# disagree on what `\s` means (ECMAScript, Python and schemathesis's ASCII reading all differ).
+WHITESPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A character that is neither a control character nor whitespace: "visible" text.
+VISIBLE = r"[^\x00-\x1f\x7f-\x9f" + WHITESPACE + "]"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_URL_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?::[0-9]{1,5})?"
+_URL_REST = r"(?:/|[/?#]" + VISIBLE + "+)?$"
+# Absolute URLs with a DNS host name (ASCII labels, an alphabetic top-level domain), an optional
+# port, and a path, query or fragment without whitespace or control characters.
+HTTP_URL_PATTERN = r"^https?://" + _URL_HOST + _URL_REST
+HTTPS_URL_PATTERN = r"^https://" + _URL_HOST + _URL_REST
 
 
-def _no_control_chars(multiline: bool) -> Any:
-    pattern = CONTROL_CHARS if multiline else SINGLE_LINE_CONTROL_CHARS
+class Pattern(validate.Regexp):
+    """A regular expression the whole value must match, as JSON Schema reads an anchored `pattern`.
 
-    def check(value: str) -> None:
-        if pattern.search(value):
+    (Python's `$` also matches before a trailing newline, so `re.match` would let "slug\\n" through.)
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+class NoControlChars(validate.Validator):
+    """Refuses control characters (tab, newline and carriage return too, unless `multiline`)."""
+
+    def __init__(self, multiline: bool = False) -> None:
+        self.multiline = multiline
+        self.chars = CONTROL_CHARS if multiline else SINGLE_LINE_CONTROL_CHARS
+
+    def __call__(self, value: str) -> str:
+        if self.chars.search(value):
             raise ma.ValidationError("Control characters are not allowed.")
+        return value
 
-    return check
 
+class MinVisible(validate.Validator):
+    """Needs at least `count` characters once surrounding whitespace is stripped."""
 
-def _min_visible(min_length: int) -> Any:
-    def check(value: str) -> None:
-        if len(value.strip()) < min_length:
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __call__(self, value: str) -> str:
+        if len(value.strip()) < self.count:
             raise ma.ValidationError(
-                "Must not be blank." if min_length == 1 else f"At least {min_length} characters of text."
+                "Must not be blank." if self.count == 1 else f"At least {self.count} characters of text."
             )
+        return value
 
-    return check
+
+def text_pattern(multiline: bool = False, min_visible: int = 0) -> str:
+    """The JSON Schema `pattern` saying what NoControlChars and MinVisible enforce, exactly."""
+    controls = (CONTROL_CHARS if multiline else SINGLE_LINE_CONTROL_CHARS).pattern[1:-1]
+    allowed, visible = f"[^{controls}]", VISIBLE
+    if min_visible <= 0:
+        return f"^{allowed}*$"
+    if min_visible == 1:
+        return f"^{allowed}*{visible}{allowed}*$"
+    return f"^{allowed}*{visible}{allowed}{{{min_visible - 2},}}{visible}{allowed}*$"
+
+
+def openapi_properties(
+    converter: Any, field: fields.Field, ret: dict[str, Any], **_kw: Any
+) -> dict[str, Any]:
+    """An apispec attribute function: document what these fields enforce beyond apispec's defaults.
+
+    Strings: the control-character and visible-text rules as a `pattern` (unless a Regexp
+    validator already gives one, which must then exclude control characters itself).
+    Dicts: a Length validator bounds the number of keys (`maxProperties`, not `maxLength`), and
+    the key field's rules become `propertyNames`.
+    """
+    if isinstance(field, fields.Dict):
+        for length, properties in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
+            if length in ret:
+                ret[properties] = ret.pop(length)
+        if field.key_field is not None:
+            names = converter.field2property(field.key_field)
+            names.pop("type", None)
+            if names:
+                ret["propertyNames"] = names
+        return {}
+    if not isinstance(field, fields.String) or "pattern" in ret:
+        return {}
+    no_controls = next((v for v in field.validators if isinstance(v, NoControlChars)), None)
+    if no_controls is None:
+        return {}
+    min_visible = next((v.count for v in field.validators if isinstance(v, MinVisible)), 0)
+    return {"pattern": text_pattern(no_controls.multiline, min_visible)}
 
 
 def Text(max_length: int, *, multiline: bool = False, min_length: int = 0, **kwargs: Any) -> fields.String:
     """A string with a maximum length that refuses control characters."""
-    validators = [validate.Length(min=min_length, max=max_length), _no_control_chars(multiline)]
+    validators = [validate.Length(min=min_length, max=max_length), NoControlChars(multiline)]
     if min_length:
-        validators.append(_min_visible(min_length))
+        validators.append(MinVisible(min_length))
     validators.extend(kwargs.pop("validate", []))
     return fields.String(validate=validators, **kwargs)
 
@@ -48,7 +118,7 @@ def Slug(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=[
             validate.Length(min=2, max=80),
-            validate.Regexp(SLUG_PATTERN, error="Lowercase letters, digits and single hyphens only."),
+            Pattern(SLUG_PATTERN, error="Lowercase letters, digits and single hyphens only."),
         ],
         metadata={"example": "botulinum-toxin-type-a"},
         **kwargs,
@@ -72,9 +142,16 @@ class QueryBoolean(fields.Boolean):
 
 
 class _StrictInteger(fields.Integer):
+    """An integral JSON number, as JSON Schema's `integer` reads it: 250 and 250.0, never "250",
+    2.5 or true (JSON itself does not tell 250.0 from 250)."""
+
     def _validated(self, value: Any) -> int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.make_error("invalid", input=value)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise self.make_error("invalid", input=value)
+            value = int(value)
         return super()._validated(value)
 
 
@@ -86,7 +163,7 @@ class _StrictNumber(fields.Float):
 
 
 def StrictInteger(*, min: int = 0, max: int = 2_147_483_647, **kwargs: Any) -> fields.Integer:
-    """A JSON integer (no strings, fractions or booleans), bounded to fit a 32-bit column."""
+    """A JSON integer (no strings, fractions or booleans; 12.0 is 12), bounded to fit a 32-bit column."""
     return _StrictInteger(strict=True, validate=validate.Range(min=min, max=max), **kwargs)
 
 

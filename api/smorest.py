@@ -1,24 +1,39 @@
-"""Project subclasses of flask-smorest's Api and Blueprint: problem+json errors and auth docs"""
+"""Project subclasses of flask-smorest's Api and Blueprint: problem+json errors and auth docs
+
+The OpenAPI document has no catch-all `default` response: every operation lists each status it
+can answer (see `Blueprint`), so a status it does not list is a contract failure that the contract
+fuzzing (schemathesis) reports.
+"""
 
 from __future__ import annotations
 
+import functools
 import http
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin as BaseMarshmallowPlugin
+from apispec.ext.marshmallow import OpenAPIConverter
+from flask import request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from api import errors
 from api.errors import PROBLEM_MEDIA_TYPE
+from api.fields import openapi_properties
 
 
 class FieldErrorSchema(ma.Schema):
     location = ma.fields.String(allow_none=True, metadata={"example": "json"})
     field = ma.fields.String(metadata={"example": "slug"})
     message = ma.fields.String(metadata={"example": "Not a valid slug."})
+    record = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Literature import: the record, counted from 1"}
+    )
+    line = ma.fields.Integer(allow_none=True, metadata={"description": "Literature import: the line"})
 
 
 class UnmetCriterionSchema(ma.Schema):
@@ -45,8 +60,60 @@ class ProblemSchema(ma.Schema):
     )
 
 
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+# Headers and descriptions of the error responses every operation may answer.
+RESPONSE_DETAILS: dict[int, dict[str, Any]] = {
+    400: {"description": "The body is not JSON, or is empty."},
+    413: {"description": "The body is larger than the configured limit (1 MiB)."},
+    415: {"description": "The body is not `application/json`."},
+    429: {
+        "description": (
+            "Too many requests from this client (or too many failed authentications): wait "
+            "`Retry-After` seconds. `X-RateLimit-Limit`, `X-RateLimit-Remaining` and "
+            "`X-RateLimit-Reset` describe the limit."
+        ),
+        "headers": {"Retry-After": RETRY_AFTER},
+    },
+    503: {
+        "description": "The database cannot be reached; try again after `Retry-After` seconds.",
+        "headers": {"Retry-After": RETRY_AFTER},
+    },
+}
+
+
+class Converter(OpenAPIConverter):
+    """apispec's converter, plus the project's field rules and a schema's `OPENAPI_EXTRA`.
+
+    `api.fields.openapi_properties` documents what the project's fields enforce (control
+    characters, visible text, dict keys); `OPENAPI_EXTRA` carries schema-level rules that no single
+    field states (e.g. "an accepted study needs a design").
+    """
+
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        self.add_attribute_function(openapi_properties)
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        jsonschema.update(getattr(schema, "OPENAPI_EXTRA", {}))
+        return jsonschema
+
+
+class MarshmallowPlugin(BaseMarshmallowPlugin):
+    Converter = Converter
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all: each operation lists its statuses
+
+    def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None, **kwargs: Any):
+        spec_kwargs = {"marshmallow_plugin": MarshmallowPlugin(), **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
 
     def handle_http_exception(self, error: Any) -> Any:
         return errors.handle_http_exception(error)
@@ -56,14 +123,72 @@ class Api(BaseApi):
             response: dict[str, Any] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
+            response.update(RESPONSE_DETAILS.get(status, {}))
             prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
-        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(default, self.spec, PROBLEM_MEDIA_TYPE)
-        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
+
+
+def require_json_body() -> None:
+    """Refuse a body that is not JSON (415) or is missing (400) before webargs reads it.
+
+    webargs reads a non-JSON or empty body as "no fields", which would let a PATCH through as an
+    empty update and turn a POST's problem into a list of missing fields.
+    """
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as JSON, with 'Content-Type: application/json'.")
+    if not request.get_data(cache=True).strip():
+        raise BadRequest("The request needs a JSON body.")
+
+
+def link(path: str, method: str, parameters: Mapping[str, str], description: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation `method path` (by operationRef: operations have no ids).
+
+    Parameter names may name their location (`header.If-Match`); values are runtime expressions
+    such as `$response.body#/slug`, `$response.header.ETag` or `$request.path.slug`.
+    """
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": dict(parameters),
+            "description": description}  # fmt: skip
 
 
 class Blueprint(BaseBlueprint):
+    # Answered by any operation: the rate limits (429) and a database outage (503).
+    COMMON_RESPONSES: Mapping[int, str] = {429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE"}
+
+    def __init__(self, *args: Any, common_responses: Mapping[int, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.common_responses = self.COMMON_RESPONSES if common_responses is None else common_responses
+        self._prepare_doc_cbks.append(self._prepare_common_responses_doc)
+
+    def _prepare_common_responses_doc(self, doc: dict[str, Any], _doc_info: Any, **_kwargs: Any) -> Any:
+        responses = doc.setdefault("responses", {})
+        for status, name in self.common_responses.items():
+            if status not in responses and str(status) not in responses:
+                responses[status] = name
+        return doc
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's `arguments`; a JSON body must also be JSON (415) and present (400)."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            parsed = parse(func)
+
+            @functools.wraps(parsed)
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                require_json_body()
+                return parsed(*args, **kw)
+
+            documented: Callable[..., Any] = wrapper
+            for status, name in ((400, "BAD_REQUEST"), (413, "REQUEST_ENTITY_TOO_LARGE"),
+                                 (415, "UNSUPPORTED_MEDIA_TYPE")):  # fmt: skip
+                documented = self.alt_response(status, response=name)(documented)
+            return documented
+
+        return decorator
+
     def requires_role(self, role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Require a bearer key of `role` or higher, and say so in the OpenAPI document."""
         from api.api_keys.auth import require_role

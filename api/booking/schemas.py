@@ -7,16 +7,22 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.fields import Text
+from api.fields import Text, text_pattern
 from api.treatments.schemas import BookingRequirementSchema
+
+
+def _text_doc(max_length: int) -> dict[str, Any]:
+    """What `Text(max_length, min_length=1)` accepts, for the hand-written `REF_DOC`."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": text_pattern(min_visible=1)}
+
 
 REF_DOC = {
     "oneOf": [
-        {"type": "string", "description": "A treatment slug", "example": "exosomes"},
+        _text_doc(200) | {"description": "A treatment slug", "example": "exosomes"},
         {
             "type": "object",
             "description": "A booking system's own service id (see `external_ids`)",
-            "properties": {"system": {"type": "string"}, "id": {"type": "string"}},
+            "properties": {"system": _text_doc(40), "id": _text_doc(120)},
             "required": ["system", "id"],
             "additionalProperties": False,
         },

@@ -51,8 +51,12 @@ def _queue_webhook_deliveries(session: Session, events: list[ChangeEvent]) -> No
     in the events' own transaction, so a write that rolls back owes no one a delivery.
     One query per commit that has events."""
     session.flush()  # insert the events: their ids are the deliveries' keys
-    wanted = select(WebhookSubscription.id, WebhookSubscription.event_types).where(
-        WebhookSubscription.active.is_(True)
+    # FOR KEY SHARE (PostgreSQL; SQLite ignores it): a subscription being deleted is waited for and
+    # then skipped, instead of its delivery row failing the foreign key and, with it, this write.
+    wanted = (
+        select(WebhookSubscription.id, WebhookSubscription.event_types)
+        .where(WebhookSubscription.active.is_(True))
+        .with_for_update(read=True, key_share=True)
     )
     subscriptions = session.execute(wanted).all()
     session.add_all(

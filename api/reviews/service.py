@@ -52,7 +52,7 @@ def _due_order(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def record_review(session: Session, slug: str, note: str, actor: Actor, rules: Rules) -> Review:
     """Record a review that confirms the current decision and schedule the next one."""
-    treatment = find_treatment(session, slug)
+    treatment = find_treatment(session, slug, for_update=True)  # concurrent writes wait, not fail
     today = utcnow().date()
     before = _schedule(treatment)
     treatment.last_reviewed_on = today

@@ -17,7 +17,7 @@ from api.http import (
     json_response,
 )
 from api.rules import current_rules
-from api.smorest import Blueprint
+from api.smorest import Blueprint, link
 from api.treatments import service
 from api.treatments.jsonld import treatment_jsonld
 from api.treatments.schemas import (
@@ -52,6 +52,41 @@ IF_NONE_MATCH = {
     "schema": {"type": "string"},
 }
 
+# OpenAPI links: how an answer's values feed the next request (create → get → patch → decide).
+# Clients and the stateful contract fuzzing follow them.
+TREATMENT = "/v1/treatments/{slug}"
+STUDY, REGULATORY = TREATMENT + "/studies/{study_id}", TREATMENT + "/regulatory/{entry_id}"
+CURRENT_ETAG = {"header.If-Match": "$response.header.ETag"}
+
+
+def _treatment_links(slug: str) -> dict[str, Any]:
+    at = {"slug": slug}
+    return {
+        "GetTreatment": link(TREATMENT, "get", at, "Read the treatment"),
+        "UpdateTreatment": link(TREATMENT, "patch", at | CURRENT_ETAG, "Update it, with this ETag"),
+        "RecordDecision": link(TREATMENT + "/decisions", "post", at, "Record a decision on it"),
+        "ListDecisions": link(TREATMENT + "/decisions", "get", at, "Its decisions"),
+        "AddStudy": link(TREATMENT + "/studies", "post", at, "Add a study to it"),
+        "AddRegulatoryEntry": link(TREATMENT + "/regulatory", "post", at, "Add a regulatory entry to it"),
+        "RecordReview": link(TREATMENT + "/reviews", "post", at, "Record a review of it"),
+        "ListAudit": link(TREATMENT + "/audit", "get", at, "Its audit trail"),
+    }
+
+
+def _entry_links(path: str, id_name: str, what: str) -> dict[str, Any]:
+    at = {"slug": "$request.path.slug", id_name: "$response.body#/id"}
+    return {
+        f"Get{what}": link(path, "get", at, f"Read the {what.lower()}"),
+        f"Update{what}": link(path, "patch", at | CURRENT_ETAG, "Update it, with this ETag"),
+        f"Delete{what}": link(path, "delete", at | CURRENT_ETAG, "Delete it, with this ETag"),
+    }
+
+
+CREATED_TREATMENT_LINKS = {201: {"links": _treatment_links("$response.body#/slug")}}
+READ_TREATMENT_LINKS = {200: {"links": _treatment_links("$request.path.slug")}}
+STUDY_LINKS = {201: {"links": _entry_links(STUDY, "study_id", "Study")}}
+REGULATORY_LINKS = {201: {"links": _entry_links(REGULATORY, "entry_id", "RegulatoryEntry")}}
+
 
 def _treatment_response(treatment: Any, status: int = 200) -> Response:
     session, rules = get_session(), current_rules()
@@ -81,6 +116,7 @@ class Treatments(MethodView):
     @blp.arguments(TreatmentCreateSchema)
     @blp.response(201, TreatmentSchema, headers=ETAG_HEADER)
     @blp.alt_response(409, response="CONFLICT")
+    @blp.doc(responses=CREATED_TREATMENT_LINKS)
     def post(self, data: dict[str, Any]) -> Response:
         """Add a treatment
 
@@ -103,6 +139,7 @@ class TreatmentBySlug(MethodView):
     )
     @blp.alt_response(304, description="Not modified: your copy is current.")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses=READ_TREATMENT_LINKS)
     def get(self, slug: str) -> Response:
         """Get a treatment
 
@@ -151,7 +188,11 @@ class TreatmentDecisions(MethodView):
     @blp.arguments(DecisionCreateSchema)
     @blp.response(201, DecisionSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT", description="Refused by the policy gate")
+    @blp.alt_response(
+        409,
+        response="CONFLICT",
+        description="Refused by the policy gate (`unmet`), or an override of an approval it does not refuse",
+    )
     def post(self, data: dict[str, Any], slug: str) -> Any:
         """Record a decision
 
@@ -173,6 +214,7 @@ class TreatmentStudies(MethodView):
     @blp.arguments(StudySchema)
     @blp.response(201, StudySchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses=STUDY_LINKS)
     def post(self, data: dict[str, Any], slug: str) -> Response:
         """Add a study"""
         study = service.add_study(get_session(), slug, data, current_actor(), current_rules())
@@ -192,6 +234,7 @@ class TreatmentStudyById(MethodView):
     @blp.arguments(StudyPatchSchema)
     @blp.response(200, StudySchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT", description="Accepting a study that has no design")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED")
     def patch(self, data: dict[str, Any], slug: str, study_id: int) -> Response:
@@ -223,6 +266,7 @@ class TreatmentRegulatory(MethodView):
     @blp.arguments(RegulatoryStatusSchema)
     @blp.response(201, RegulatoryStatusSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses=REGULATORY_LINKS)
     def post(self, data: dict[str, Any], slug: str) -> Response:
         """Add a regulatory entry"""
         entry = service.add_regulatory(get_session(), slug, data, current_actor(), current_rules())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.fields import (
+    HTTP_URL_PATTERN,
+    VISIBLE,
+    Pattern,
     QueryBoolean,
     Slug,
     StrictBoolean,
@@ -25,9 +28,12 @@ from api.treatments.vocabulary import (
     StudyDesign,
 )
 
-CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Lowercase letters, digits and underscores only.")
-REGULATOR = validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="Upper-case regulator code, e.g. FDA.")
-URL = validate.URL(schemes={"http", "https"}, require_tld=True)
+CODE = Pattern(r"^[a-z][a-z0-9_]*$", error="Lowercase letters, digits and underscores only.")
+REGULATOR = Pattern(r"^[A-Z][A-Z0-9_]*$", error="Upper-case regulator code, e.g. FDA.")
+# A pattern, so the OpenAPI document states exactly what is accepted (a strict subset of what
+# marshmallow's URL validator takes: http(s), a DNS name with a top-level domain, no whitespace).
+URL = [Pattern(HTTP_URL_PATTERN, error="Not a valid URL.")]
+DOI = Pattern(rf"^10\.{VISIBLE}+/{VISIBLE}+$")
 
 
 class _ValueEnum(fields.Enum):
@@ -49,7 +55,7 @@ class BookingRequirementSchema(ma.Schema):
 class AdverseEventSchema(ma.Schema):
     event = Text(120, required=True, metadata={"example": "granuloma"})
     description = Text(1000, load_default="")
-    source_url = Text(2000, allow_none=True, load_default=None, validate=[URL])
+    source_url = Text(2000, allow_none=True, load_default=None, validate=URL)
 
 
 class EvidenceSummarySchema(ma.Schema):
@@ -65,15 +71,28 @@ class EvidenceSummarySchema(ma.Schema):
     concerns = fields.List(Enum(Concern), metadata={"example": ["small_samples", "not_randomised"]})
 
 
+def _refuse_accepted_without_design(required: list[str]) -> dict[str, Any]:
+    """The OpenAPI form of `_accepted_needs_design`: a null design with screening `accepted`."""
+    return {
+        "not": {
+            "required": required,
+            "properties": {"design": {"type": "null"}, "screening": {"const": Screening.ACCEPTED.value}},
+        }
+    }
+
+
 class StudySchema(ma.Schema):
+    # Screening defaults to accepted, so a null design needs another screening state.
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = _refuse_accepted_without_design(["design"])
+
     id = fields.Integer(dump_only=True)
     title = Text(500, required=True, min_length=1)
     authors = Text(1000, allow_none=True, load_default=None)
     journal = Text(300, allow_none=True, load_default=None)
     year = StrictInteger(min=1800, max=2200, allow_none=True, load_default=None)
-    doi = Text(200, allow_none=True, load_default=None, validate=[validate.Regexp(r"^10\.\S+/\S+$")])
-    pmid = Text(20, allow_none=True, load_default=None, validate=[validate.Regexp(r"^[0-9]{1,12}$")])
-    url = Text(2000, allow_none=True, load_default=None, validate=[URL])
+    doi = Text(200, allow_none=True, load_default=None, validate=[DOI])
+    pmid = Text(20, allow_none=True, load_default=None, validate=[Pattern(r"^[0-9]{1,12}$")])
+    url = Text(2000, allow_none=True, load_default=None, validate=URL)
     design = Enum(StudyDesign, required=True, allow_none=True)
     participants = StrictInteger(max=100_000_000, allow_none=True, load_default=None)
     randomised = StrictBoolean(load_default=False)
@@ -106,7 +125,7 @@ class RegulatoryStatusSchema(ma.Schema):
     indication = Text(1000, allow_none=True, load_default=None)
     reference = Text(300, allow_none=True, load_default=None, metadata={"example": "BLA 103000"})
     decided_on = fields.Date(allow_none=True, load_default=None)
-    source_url = Text(2000, required=True, validate=[URL])
+    source_url = Text(2000, required=True, validate=URL)
     verified_on = fields.Date(allow_none=True, load_default=None)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -233,6 +252,14 @@ class TreatmentCreateSchema(TreatmentPatchSchema):
 
 
 class DecisionCreateSchema(ma.Schema):
+    # Only an approval can be overridden (the service refuses an override of anything else, 422).
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
+        "not": {
+            "required": ["override_justification"],
+            "properties": {"status": {"not": {"const": Status.APPROVED.value}}},
+        }
+    }
+
     status = Enum(Status, required=True)
     reason = Text(500, min_length=1, required=True, metadata={"description": "Public reason"})
     reason_codes = fields.List(
@@ -262,6 +289,9 @@ class AuditRecordSchema(ma.Schema):
 
 class StudyPatchSchema(StudySchema):
     """Any study fields; the others keep their values."""
+
+    # A body contradicting itself is 422; one contradicting the stored study is 409 (service).
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = _refuse_accepted_without_design(["design", "screening"])
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)

@@ -176,8 +176,12 @@ def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -
     }
 
 
-def find_treatment(session: Session, slug: str) -> Treatment:
-    treatment = session.scalars(select(Treatment).where(Treatment.slug == slug)).first()
+def find_treatment(session: Session, slug: str, *, for_update: bool = False) -> Treatment:
+    """The treatment with `slug`. Writes that change it without the client's If-Match on it (adding
+    an entry, a decision) lock its row first (FOR UPDATE on PostgreSQL; SQLite has one writer at a
+    time), so concurrent writes wait for each other instead of failing with a stale version."""
+    query = select(Treatment).where(Treatment.slug == slug)
+    treatment = session.scalars(query.with_for_update() if for_update else query).first()
     if treatment is None:
         raise TreatmentNotFound(slug)
     return treatment
@@ -200,16 +204,20 @@ def treatment_audit(session: Session, slug: str, before: int | None = None, limi
     return list_audit(session, find_treatment(session, slug).id, before=before, limit=limit)
 
 
-def find_study(session: Session, slug: str, study_id: int) -> Study:
-    return _find_entry(session, Study, slug, study_id, "study")
+def find_study(session: Session, slug: str, study_id: int, *, for_update: bool = False) -> Study:
+    return _find_entry(session, Study, slug, study_id, "study", for_update)
 
 
-def find_regulatory(session: Session, slug: str, entry_id: int) -> RegulatoryStatus:
-    return _find_entry(session, RegulatoryStatus, slug, entry_id, "regulatory entry")
+def find_regulatory(
+    session: Session, slug: str, entry_id: int, *, for_update: bool = False
+) -> RegulatoryStatus:
+    return _find_entry(session, RegulatoryStatus, slug, entry_id, "regulatory entry", for_update)
 
 
-def _find_entry(session: Session, model: Any, slug: str, entry_id: int, label: str) -> Any:
-    treatment = find_treatment(session, slug)
+def _find_entry(
+    session: Session, model: Any, slug: str, entry_id: int, label: str, for_update: bool = False
+) -> Any:
+    treatment = find_treatment(session, slug, for_update=for_update)
     entry = session.get(model, entry_id)
     if entry is None or entry.treatment_id != treatment.id:
         raise EntryNotFound(f"Treatment '{slug}' has no {label} with id {entry_id}.")
@@ -322,7 +330,7 @@ def update_treatment(
 
 
 def add_study(session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules) -> Study:
-    treatment = find_treatment(session, slug)
+    treatment = find_treatment(session, slug, for_update=True)
     study = Study(treatment=treatment, **data)
     return _entry_created(session, treatment, study, "study", STUDY_FIELDS, actor, rules)
 
@@ -330,7 +338,7 @@ def add_study(session: Session, slug: str, data: dict[str, Any], actor: Actor, r
 def add_regulatory(
     session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
 ) -> RegulatoryStatus:
-    treatment = find_treatment(session, slug)
+    treatment = find_treatment(session, slug, for_update=True)
     entry = RegulatoryStatus(treatment=treatment, **data)
     return _entry_created(session, treatment, entry, "regulatory", REGULATORY_FIELDS, actor, rules)
 
@@ -339,14 +347,18 @@ def update_study(
     session: Session, slug: str, study_id: int, data: dict[str, Any], if_match: str | None,
     actor: Actor, rules: Rules,
 ) -> Study:  # fmt: skip
-    study = find_study(session, slug, study_id)
+    study = find_study(session, slug, study_id, for_update=True)
     if (
         data.get("design", study.design) is None
         and data.get("screening", study.screening) == Screening.ACCEPTED
     ):
-        raise InvalidInput(
+        # The body is valid on its own (the schema refuses one that contradicts itself, 422); it
+        # conflicts with the stored study.
+        raise Conflict(
             "An accepted study needs a design.",
-            [{"location": "json", "field": "design", "message": "Set a design before accepting the study."}],
+            errors=[
+                {"location": "json", "field": "design", "message": "Set a design before accepting the study."}
+            ],
         )
     return _entry_updated(session, study, "study", STUDY_FIELDS, data, if_match, actor, rules)
 
@@ -355,21 +367,21 @@ def update_regulatory(
     session: Session, slug: str, entry_id: int, data: dict[str, Any], if_match: str | None,
     actor: Actor, rules: Rules,
 ) -> RegulatoryStatus:  # fmt: skip
-    entry = find_regulatory(session, slug, entry_id)
+    entry = find_regulatory(session, slug, entry_id, for_update=True)
     return _entry_updated(session, entry, "regulatory", REGULATORY_FIELDS, data, if_match, actor, rules)
 
 
 def delete_study(
     session: Session, slug: str, study_id: int, if_match: str | None, actor: Actor, rules: Rules
 ) -> None:
-    study = find_study(session, slug, study_id)
+    study = find_study(session, slug, study_id, for_update=True)
     _entry_deleted(session, study, "study", STUDY_FIELDS, if_match, actor, rules)
 
 
 def delete_regulatory(
     session: Session, slug: str, entry_id: int, if_match: str | None, actor: Actor, rules: Rules
 ) -> None:
-    entry = find_regulatory(session, slug, entry_id)
+    entry = find_regulatory(session, slug, entry_id, for_update=True)
     _entry_deleted(session, entry, "regulatory", REGULATORY_FIELDS, if_match, actor, rules)
 
 
@@ -378,7 +390,7 @@ def record_decision(
 ) -> Decision:
     """Rule on a treatment's status. An approval must pass the policy gate unless an admin
     overrides it with a written justification, which is then public."""
-    treatment = find_treatment(session, slug)
+    treatment = find_treatment(session, slug, for_update=True)
     decision = _decide(
         session, treatment, data["status"], data["reason"], data.get("reason_codes", []),
         data.get("override_justification"), actor, rules,
@@ -401,11 +413,17 @@ def _decide(
     if override is not None:
         if actor.role != "admin":
             raise Forbidden("Only an admin may override the policy gate.")
-        if not unmet:
+        if status != Status.APPROVED:  # the body contradicts itself (the schema documents it)
             raise InvalidInput(
                 "An override is only accepted for an approval the policy gate refuses.",
                 [{"location": "json", "field": "override_justification",
-                  "message": "Nothing to override: the gate does not refuse this decision."}],
+                  "message": "Nothing to override: only an approval can be refused by the gate."}],
+            )  # fmt: skip
+        if not unmet:  # valid on its own, but the treatment's current facts pass the gate
+            raise Conflict(
+                "An override is only accepted for an approval the policy gate refuses.",
+                errors=[{"location": "json", "field": "override_justification",
+                         "message": "Nothing to override: the gate does not refuse this decision."}],
             )  # fmt: skip
     elif unmet:
         raise PolicyGateRefused(unmet)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.db import get_session, utcnow
 from api.http import ETAG_HEADER, IF_MATCH_PARAMETER, if_match, json_response
-from api.smorest import Blueprint
+from api.smorest import Blueprint, link
 from api.webhooks import service
 from api.webhooks.schemas import (
     DeliveryQueryArgsSchema,
@@ -26,6 +26,34 @@ blp = Blueprint(
 
 OPTIONAL_IF_MATCH = IF_MATCH_PARAMETER | {"required": False}
 WEBHOOK_ID = "<int(max=2147483647):webhook_id>"
+
+# OpenAPI links (for clients and the stateful contract fuzzing): subscription → read, update,
+# delete, deliveries → redeliver.
+WEBHOOK, DELIVERIES = "/v1/webhooks/{webhook_id}", "/v1/webhooks/{webhook_id}/deliveries"
+_CREATED = {"webhook_id": "$response.body#/id"}
+_ETAG = {"header.If-Match": "$response.header.ETag"}
+CREATED_LINKS = {
+    201: {
+        "links": {
+            "GetWebhook": link(WEBHOOK, "get", _CREATED, "Read the subscription"),
+            "UpdateWebhook": link(WEBHOOK, "patch", _CREATED | _ETAG, "Update it, with this ETag"),
+            "DeleteWebhook": link(WEBHOOK, "delete", _CREATED | _ETAG, "Delete it, with this ETag"),
+            "ListDeliveries": link(DELIVERIES, "get", _CREATED, "Its deliveries"),
+        }
+    }
+}
+DELIVERY_LINKS = {
+    200: {
+        "links": {
+            "Redeliver": link(
+                DELIVERIES + "/{delivery_id}/redeliver",
+                "post",
+                {"webhook_id": "$request.path.webhook_id", "delivery_id": "$response.body#/0/id"},
+                "Deliver the newest listed delivery again",
+            )  # fmt: skip
+        }
+    }
+}
 
 
 def _allow_loopback_http() -> bool:
@@ -47,6 +75,7 @@ class Webhooks(MethodView):
     @blp.requires_role("admin")
     @blp.arguments(WebhookSchema)
     @blp.response(201, WebhookCreatedSchema, headers=ETAG_HEADER)
+    @blp.doc(responses=CREATED_LINKS)
     def post(self, data: dict[str, Any]) -> Response:
         """Subscribe a URL to change events
 
@@ -99,6 +128,7 @@ class WebhookDeliveries(MethodView):
     @blp.arguments(DeliveryQueryArgsSchema, location="query")
     @blp.response(200, DeliverySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(responses=DELIVERY_LINKS)
     def get(self, args: dict[str, Any], webhook_id: int) -> Any:
         """List a subscription's deliveries, newest first, with every attempt
 
