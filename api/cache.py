@@ -21,11 +21,11 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import text
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from api.db import get_engine
-
-FEED_POSITION = text("SELECT id, occurred_at FROM change_events ORDER BY id DESC LIMIT 1")
+FEED_POSITION_SQL = "SELECT id, occurred_at FROM change_events ORDER BY id DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,62 @@ def read_cache() -> ReadCache:
     return cache
 
 
+class FeedProbe:
+    """Reads the newest change event on a connection of its own, one per thread, in autocommit.
+
+    That is one round trip per request: no pool checkout, no liveness ping, no BEGIN and no
+    ROLLBACK around it. A connection that fails is thrown away and the error propagates (the
+    request answers 503); the next request opens a fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+        self.opened: list[Any] = []  # every thread's connection, closed with the engine
+        event.listen(engine, "engine_disposed", lambda _engine: self.close())
+
+    def close(self) -> None:
+        for connection in self.opened:
+            connection.invalidate()
+        self.opened.clear()
+        self.local = threading.local()
+
+    def read(self) -> tuple[int, Any]:
+        """The newest event's id and time; a connection that died since is replaced once."""
+        for attempt in (1, 2):
+            connection = getattr(self.local, "connection", None) or self._connect()
+            try:
+                cursor = connection.cursor()
+                cursor.execute(FEED_POSITION_SQL)
+                row = cursor.fetchone()
+                cursor.close()
+                return (row[0], row[1]) if row else (0, None)
+            except Exception:
+                self.local.connection = None
+                self.opened.remove(connection)
+                connection.invalidate()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> Any:
+        connection = self.local.connection = self.engine.raw_connection()
+        self.opened.append(connection)
+        driver = connection.driver_connection
+        if self.engine.dialect.name == "postgresql":
+            driver.autocommit = True  # type: ignore[union-attr]
+        else:
+            driver.isolation_level = None  # type: ignore[union-attr]  # sqlite3: autocommit
+        return connection
+
+
 def feed_position() -> int:
     """The newest change event's id: the version of everything public. Once per request."""
     if "feed_position" not in g:
-        with get_engine().connect() as conn:
-            row = conn.execute(FEED_POSITION).first()
-        g.feed_position, g.feed_changed_at = (row[0], row[1]) if row else (0, None)
+        try:
+            g.feed_position, g.feed_changed_at = current_app.extensions["feed_probe"].read()
+        except current_app.extensions["db_engine"].dialect.dbapi.Error as error:
+            raise OperationalError(FEED_POSITION_SQL, {}, error) from error
         read_cache().sync(g.feed_position)
     position: int = g.feed_position
     return position
@@ -128,14 +178,16 @@ def _fresh(entry: Entry) -> bool:
     return False
 
 
-def _respond(entry: Entry) -> Response:
-    if _fresh(entry):
-        response = Response(status=304)
-    else:
-        response = Response(entry.body, mimetype=entry.mimetype)
-    response.headers["ETag"] = entry.etag
+def _respond(entry: Entry, cache_control: str) -> Response:
+    """A hit: the stored bytes, or a 304 with no body, labelled here (after_request skips it)."""
+    response = Response(status=304) if _fresh(entry) else Response(entry.body, mimetype=entry.mimetype)
+    headers = response.headers
+    headers["ETag"] = entry.etag
     if entry.last_modified:
-        response.headers["Last-Modified"] = entry.last_modified
+        headers["Last-Modified"] = entry.last_modified
+    headers["Cache-Control"] = cache_control
+    headers["Vary"] = "Accept"
+    g.cacheable = False
     return response
 
 
@@ -146,6 +198,7 @@ def http_date(value: Any) -> str:
 def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
     """Serve public GETs from the cache, and fill it from the views' 200 responses."""
     app.extensions["read_cache"] = ReadCache(app.config["READ_CACHE_MAX_ENTRIES"])
+    app.extensions["feed_probe"] = FeedProbe(app.extensions["db_engine"])
     cache_control = (
         f"public, max-age={app.config['CACHE_MAX_AGE']}, "
         f"stale-while-revalidate={app.config['CACHE_STALE_WHILE_REVALIDATE']}"
@@ -160,7 +213,7 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
         position = feed_position()
         g.cache_position = position
         entry = read_cache().get(_cache_key())
-        return _respond(entry) if entry is not None else None
+        return _respond(entry, cache_control) if entry is not None else None
 
     @app.after_request
     def _store_and_label(response: Response) -> Response:

@@ -11,10 +11,10 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
 import structlog
-from flask import Flask, Response, g, request
-from flask_talisman import Talisman
+from flask import Flask, Response, g, has_request_context, request
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -34,10 +34,17 @@ def request_id() -> str:
     return g.get("request_id") or "-"
 
 
+def _add_request_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Every line logged while a request is handled names it; nothing to do per request."""
+    if has_request_context() and "request_id" in g:
+        event.setdefault("request_id", g.request_id)
+    return event
+
+
 def configure_logging(level: str) -> None:
     """JSON lines on stderr through the standard logging module (gunicorn's too)."""
     shared = [
-        structlog.contextvars.merge_contextvars,
+        _add_request_id,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -61,32 +68,43 @@ def configure_logging(level: str) -> None:
     )
 
 
+def security_headers(hsts: bool) -> list[tuple[str, str]]:
+    """The same headers on every response, worked out once. (A per-request library such as
+    Flask-Talisman re-parses its policy on every response, a third of a cached read's cost.)"""
+    policy = "; ".join(
+        f"{directive} {' '.join(value) if isinstance(value, list) else value}"
+        for directive, value in CONTENT_SECURITY_POLICY.items()
+    )
+    headers = [
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if hsts:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
     if app.config["LOG_JSON"]:
         configure_logging(app.config["LOG_LEVEL"])
     access = structlog.get_logger("api.access")
-    Talisman(
-        app,
-        force_https=False,  # TLS ends at the load balancer
-        strict_transport_security=app.config["HSTS"],
-        frame_options="DENY",
-        content_security_policy=CONTENT_SECURITY_POLICY,
-        referrer_policy="no-referrer",
-        session_cookie_secure=False,
-        permissions_policy={},
-    )
+    static_headers = security_headers(app.config["HSTS"])
 
     @app.before_request
     def _start() -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         g.started = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = request_id()
+        headers = response.headers
+        for name, value in static_headers:
+            headers[name] = value
+        headers["X-Request-ID"] = request_id()
         if app.config["LOG_REQUESTS"]:
             access.info(
                 "request",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import HeaderNames, Limiter
 from limits import parse
 
@@ -47,10 +47,15 @@ def _valid_key(token: str) -> bool:
 
 
 def client_key() -> str:
-    token = _token()
-    if token and _valid_key(token):
-        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    return "addr:" + (request.remote_addr or "unknown")
+    """Who the client is, for its limits: worked out once per request."""
+    if "rate_limit_client" not in g:
+        token = _token()
+        if token and _valid_key(token):
+            g.rate_limit_client = "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        else:
+            g.rate_limit_client = "addr:" + (request.remote_addr or "unknown")
+    client: str = g.rate_limit_client
+    return client
 
 
 def limit_for_request() -> str:
