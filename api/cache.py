@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -37,7 +36,7 @@ class Entry:
 
 
 class ReadCache:
-    """A bounded LRU of response bodies and memos, valid for one feed position."""
+    """A bounded LRU of response bodies and booking facts, valid for one feed position."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
@@ -66,14 +65,6 @@ class ReadCache:
             self.entries.move_to_end(key)
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
-
-    def memo(self, key: Any, position: int, build: Callable[[], Any]) -> Any:
-        """A value computed once per feed position (e.g. the booking index)."""
-        value = self.get(key)
-        if value is None:
-            value = build()
-            self.put(key, value, position)
-        return value
 
 
 def read_cache() -> ReadCache:

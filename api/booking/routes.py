@@ -28,6 +28,4 @@ class BookingChecks(MethodView):
         Up to 100 treatments, by slug or by a booking system's own id. Results come back in
         request order; unknown treatments are answered `bookable: false`.
         """
-        position = feed_position()
-        index = read_cache().memo("booking-index", position, lambda: service.build_index(get_session()))
-        return service.check_booking(index, data["treatments"])
+        return service.check_booking(get_session(), read_cache(), feed_position(), data["treatments"])

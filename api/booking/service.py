@@ -1,20 +1,23 @@
 """Booking checks: can these treatments be booked? Read-only, failing closed.
 
-Answers come from a booking index (every treatment's slug, status and requirements, and every
-booking-system id), built once per feed position and kept by the per-process read cache, so a
-check costs one cheap query and dictionary lookups, and is never older than the last write.
+Each treatment's booking facts are remembered per feed position in the per-process read cache,
+so a repeated check costs the one feed-position query and dictionary lookups, and a first one
+a single indexed lookup of only the treatments it names, whatever the catalogue's size. Never
+older than the last committed write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.booking.rules import bookability
 from api.treatments.models import ExternalId, Treatment
+
+Ref = str | dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -24,42 +27,62 @@ class Entry:
     requirements: list[Any]
 
 
-@dataclass(frozen=True)
-class BookingIndex:
-    by_slug: dict[str, Entry]
-    by_ref: dict[tuple[str, str], Entry]
+UNKNOWN = Entry("", "", [])  # remembered too, so an unknown name is not looked up again
 
 
-def build_index(session: Session) -> BookingIndex:
-    """Two queries, whatever the size of the catalogue."""
-    rows = session.execute(
-        select(Treatment.id, Treatment.slug, Treatment.status, Treatment.booking_requirements)
-    )
-    by_id = {row.id: Entry(row.slug, row.status.value, list(row.booking_requirements)) for row in rows}
-    refs = session.execute(select(ExternalId.system, ExternalId.external_id, ExternalId.treatment_id))
-    return BookingIndex(
-        by_slug={entry.slug: entry for entry in by_id.values()},
-        by_ref={(r.system, r.external_id): by_id[r.treatment_id] for r in refs if r.treatment_id in by_id},
-    )
+class Cache(Protocol):
+    def get(self, key: Any) -> Any: ...
+    def put(self, key: Any, value: Any, position: int) -> None: ...
 
 
-def check_booking(index: BookingIndex, refs: list[str | dict[str, str]]) -> dict[str, Any]:
+def check_booking(session: Session, cache: Cache, position: int, refs: list[Ref]) -> dict[str, Any]:
     """Answer each reference in request order; unknown ones are answered not bookable."""
-    results = []
-    for ref in refs:
-        entry = (
-            index.by_slug.get(ref) if isinstance(ref, str) else index.by_ref.get((ref["system"], ref["id"]))
-        )
-        answer = bookability(entry.status if entry else None)
-        results.append(
-            {
-                "treatment": ref,
-                "slug": entry.slug if entry else None,
-                "bookable": answer.bookable,
-                "status": entry.status if entry else None,
-                "reason": answer.reason,
-                "message": answer.message,
-                "requirements": entry.requirements if entry else [],
-            }
-        )
+    keys = [_key(ref) for ref in refs]
+    entries = {key: cache.get(key) for key in set(keys)}
+    missing = [key for key, entry in entries.items() if entry is None]
+    if missing:
+        found = _look_up(session, missing)
+        for key in missing:
+            entries[key] = found.get(key, UNKNOWN)
+            cache.put(key, entries[key], position)
+    results = [_result(ref, entries[key]) for ref, key in zip(refs, keys, strict=True)]
     return {"bookable": all(r["bookable"] for r in results), "results": results}
+
+
+def _key(ref: Ref) -> tuple[str, ...]:
+    return ("booking", ref) if isinstance(ref, str) else ("booking", ref["system"], ref["id"])
+
+
+def _look_up(session: Session, keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], Entry]:
+    """At most two indexed queries for the treatments named, by slug and by booking-system id."""
+    columns = (Treatment.slug, Treatment.status, Treatment.booking_requirements)
+    found: dict[tuple[str, ...], Entry] = {}
+    slugs = [key[1] for key in keys if len(key) == 2]
+    if slugs:
+        for row in session.execute(select(*columns).where(Treatment.slug.in_(slugs))):
+            found[("booking", row.slug)] = _entry(row)
+    pairs = [key[1:] for key in keys if len(key) == 3]
+    if pairs:
+        matches = or_(*(and_(ExternalId.system == s, ExternalId.external_id == i) for s, i in pairs))
+        query = select(ExternalId.system, ExternalId.external_id, *columns).join(Treatment).where(matches)
+        for row in session.execute(query):
+            found[("booking", row.system, row.external_id)] = _entry(row)
+    return found
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(row.slug, row.status.value, list(row.booking_requirements))
+
+
+def _result(ref: Ref, entry: Entry) -> dict[str, Any]:
+    known = entry is not UNKNOWN
+    answer = bookability(entry.status if known else None)
+    return {
+        "treatment": ref,
+        "slug": entry.slug if known else None,
+        "bookable": answer.bookable,
+        "status": entry.status if known else None,
+        "reason": answer.reason,
+        "message": answer.message,
+        "requirements": entry.requirements,
+    }

@@ -38,13 +38,15 @@ class Treatment(Timestamped, Base):
     __tablename__ = "treatments"
     __table_args__ = (
         CheckConstraint("version >= 1", name="version_positive"),
-        Index("ix_treatments_status_name", "status", "name"),
+        # The list's order (name, id), alone and after a status filter: pages come off the index.
+        Index("ix_treatments_name_id", "name", "id"),
+        Index("ix_treatments_status_name_id", "status", "name", "id"),
         Index("ix_treatments_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
     aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # Lower-cased name and aliases, so `q` is one indexed-friendly LIKE on both databases.
     search_text: Mapped[str] = mapped_column(Text, default="")

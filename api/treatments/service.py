@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from api.audit.service import Actor, diff, list_audit, record_audit
 from api.booking.rules import is_bookable
@@ -47,6 +47,10 @@ REGULATORY_FIELDS = (
     "source_url", "verified_on",
 )  # fmt: skip
 OVERRIDE_MIN_LENGTH = 40
+SUMMARY_COLUMNS = (
+    Treatment.slug, Treatment.name, Treatment.aliases, Treatment.category, Treatment.summary,
+    Treatment.status, Treatment.status_reason, Treatment.safety, Treatment.updated_at, Treatment.version,
+)  # fmt: skip
 
 
 class TreatmentNotFound(NotFound):
@@ -147,23 +151,27 @@ def detail_view(session: Session, treatment: Treatment, rules: Rules) -> dict[st
 
 
 def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -> dict[str, Any]:
-    """One page of treatments, ordered by name, in three queries whatever the page holds."""
-    query = select(Treatment)
+    """One page of treatments, ordered by name, in three queries whatever the page holds.
+
+    Pages come off the (name, id) indexes; only the listed columns are read."""
+    conditions = []
     if filters.status is not None:
-        query = query.where(Treatment.status == filters.status)
+        conditions.append(Treatment.status == filters.status)
     if filters.bookable is not None:
         bookable = Treatment.status == Status.APPROVED
-        query = query.where(bookable if filters.bookable else ~bookable)
+        conditions.append(bookable if filters.bookable else ~bookable)
     if filters.category is not None:
-        query = query.where(Treatment.category == filters.category)
+        conditions.append(Treatment.category == filters.category)
     if filters.q is not None:
         needle = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Treatment.search_text.like(f"%{needle}%", escape="\\"))
+        conditions.append(Treatment.search_text.like(f"%{needle}%", escape="\\"))
     if filters.updated_since is not None:
-        query = query.where(Treatment.updated_at >= filters.updated_since)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        conditions.append(Treatment.updated_at >= filters.updated_since)
+    total = session.scalar(select(func.count(Treatment.id)).where(*conditions)) or 0
     page = session.scalars(
-        query.options(selectinload(Treatment.studies))
+        select(Treatment)
+        .where(*conditions)
+        .options(load_only(*SUMMARY_COLUMNS), selectinload(Treatment.studies))
         .order_by(Treatment.name, Treatment.id)
         .limit(filters.per_page)
         .offset((filters.page - 1) * filters.per_page)
