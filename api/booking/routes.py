@@ -10,6 +10,7 @@ from api.booking import service
 from api.booking.schemas import BookingAnswerSchema, BookingCheckSchema
 from api.cache import feed_position, read_cache
 from api.db import get_session
+from api.http import json_response
 from api.smorest import Blueprint
 
 blp = Blueprint(
@@ -28,4 +29,6 @@ class BookingChecks(MethodView):
         Up to 100 treatments, by slug or by a booking system's own id. Results come back in
         request order; unknown treatments are answered `bookable: false`.
         """
-        return service.check_booking(get_session(), read_cache(), feed_position(), data["treatments"])
+        # The service's answer already has the documented shape: sent as it is, not re-dumped.
+        answer = service.check_booking(get_session(), read_cache(), feed_position(), data["treatments"])
+        return json_response(answer)

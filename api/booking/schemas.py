@@ -38,11 +38,15 @@ class ExternalRefSchema(ma.Schema):
 class TreatmentRef(fields.Field):
     """A slug, or `{"system", "id"}` naming the service in a booking system."""
 
+    # Built once: a check names up to 100 treatments, each read on the booking system's hot path.
+    slug_field = Text(200, min_length=1)
+    ref_schema = ExternalRefSchema()
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
-            return Text(200, min_length=1).deserialize(value)
+            return self.slug_field.deserialize(value)
         if isinstance(value, dict):
-            return ExternalRefSchema().load(value)
+            return self.ref_schema.load(value)
         raise ma.ValidationError("Give a slug or an object with 'system' and 'id'.")
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
