@@ -49,6 +49,7 @@ class Metric:
     path: str
     body: bytes | None = None
     status: int = 200
+    min_size: int = 0  # smaller catalogues do not have this page: not compared
 
     def send(self, server: s.Server) -> s.Reply:
         headers = {"Content-Type": "application/json"} if self.body else {}
@@ -229,7 +230,7 @@ def metrics_for(database: s.Database, size: int) -> list[Metric]:
     booking = json.dumps({"treatments": chosen}).encode()
     return [
         Metric("list page 1", "GET", f"/v1/treatments?per_page={PAGE}"),
-        Metric("list page 50", "GET", f"/v1/treatments?per_page={PAGE}&page=50"),
+        Metric("list page 50", "GET", f"/v1/treatments?per_page={PAGE}&page=50", min_size=49 * PAGE + 1),
         Metric("list last page", "GET", f"/v1/treatments?per_page={PAGE}&page={last_page}"),
         Metric("detail", "GET", f"/v1/treatments/{DETAIL_SLUG}"),
         Metric(f"booking check of {BOOKING_COUNT}", "POST", "/v1/booking-checks", booking),
@@ -240,19 +241,20 @@ def metrics_for(database: s.Database, size: int) -> list[Metric]:
     ]
 
 
-def measure(server: s.Server, database: s.Database, metric: Metric, warm_n: int, cold_n: int,
-            into: dict[str, list[float]]) -> None:  # fmt: skip
-    """One batch: `warm_n` requests back to back, then `cold_n` each right after a write."""
-    for _ in range(warm_n):
-        into["warm"].append(metric.send(server).seconds * 1000)
-    if cold_n:
-        conn = database.dbapi_connect()
-        try:
-            for _ in range(cold_n):
-                write_event(conn, database.kind)
-                into["cold"].append(metric.send(server).seconds * 1000)
-        finally:
-            conn.close()
+def measure(server: s.Server, database: s.Database, metric: Metric, mode: str, count: int,
+            into: list[float]) -> None:  # fmt: skip
+    """One batch: `count` requests back to back (warm), or each right after a write (cold)."""
+    if mode == "warm":
+        for _ in range(count):
+            into.append(metric.send(server).seconds * 1000)
+        return
+    conn = database.dbapi_connect()
+    try:
+        for _ in range(count):
+            write_event(conn, database.kind)
+            into.append(metric.send(server).seconds * 1000)
+    finally:
+        conn.close()
 
 
 def summarise(samples: dict[str, list[float]]) -> dict[str, Any]:
@@ -415,15 +417,16 @@ def run_all(sizes: list[Size], args: argparse.Namespace, explain_out: list[str])
             for _ in range(args.warmup):
                 metric.send(size.server)  # type: ignore[arg-type]
     rounds = max(1, args.rounds)
-    for round_no in range(rounds):
-        warm_n = args.requests // rounds + (1 if round_no < args.requests % rounds else 0)
-        cold_n = args.cold // rounds + (1 if round_no < args.cold % rounds else 0)
-        for index, name in enumerate(names):
-            for size in sizes:
-                metric = (size.metrics or [])[index]
-                measure(size.server, size.database, metric, warm_n, cold_n,  # type: ignore[arg-type]
-                        samples[(size.treatments, name)])  # fmt: skip
-        s.log(f"round {round_no + 1}/{rounds} done")
+    # All warm rounds first: no write happens until they are done, so no warm sample is a miss.
+    for mode, total in (("warm", args.requests), ("cold", args.cold)):
+        for round_no in range(rounds if total else 0):
+            count = total // rounds + (1 if round_no < total % rounds else 0)
+            for index, name in enumerate(names):
+                for size in sizes:
+                    metric = (size.metrics or [])[index]
+                    measure(size.server, size.database, metric, mode, count,  # type: ignore[arg-type]
+                            samples[(size.treatments, name)][mode])  # fmt: skip
+            s.log(f"{mode} round {round_no + 1}/{rounds} done")
     results = []
     for size in sizes:
         assert size.server is not None and size.database is not None
@@ -462,7 +465,7 @@ def run_all(sizes: list[Size], args: argparse.Namespace, explain_out: list[str])
 
 
 def report(all_results: list[dict[str, Any]], args: argparse.Namespace, stamp: str,
-           explain_out: list[str]) -> None:  # fmt: skip
+           explain_out: list[str], min_sizes: dict[str, int]) -> None:  # fmt: skip
     small, large = all_results[0], all_results[-1]
     sizes = [f"{r['size']:,}" for r in all_results]
     print()
@@ -476,15 +479,25 @@ def report(all_results: list[dict[str, Any]], args: argparse.Namespace, stamp: s
                *[f"{n} cold" for n in sizes], "ratio", ""]  # fmt: skip
     rows, csv_rows = [], []
     misses = []
+    notes = []
     for name in small["metrics"]:
         line = [name]
+        # the smallest size that has this page (page 50 needs 2,451 treatments)
+        min_size = min_sizes.get(name, 0)
+        base = next((i for i, r in enumerate(all_results) if r["size"] >= min_size), len(all_results))
+        mark = "*" if base > 0 else ""
+        if mark:
+            since = f"{all_results[base]['size']:,}" if base < len(all_results) else "no size"
+            notes.append(f"* {name}: empty below {min_size:,} treatments; ratio = largest / {since}")
         for mode in ("warm", "cold"):
             values = [r["metrics"][name][f"{mode}_ms"] for r in all_results]
-            ratio = values[-1] / values[0] if values[0] else float("nan")
-            verdict = "PASS" if ratio <= FLAT_TARGET else "FAIL"
+            usable = base < len(all_results) - 1 and values[base]
+            ratio = values[-1] / values[base] if usable else float("nan")
+            verdict = "-" if math.isnan(ratio) else "PASS" if ratio <= FLAT_TARGET else "FAIL"
             if verdict == "FAIL":
                 misses.append(f"{name} ({mode} {ratio:.2f}x)")
-            line += [*(f"{v:.2f}" for v in values), f"{ratio:.2f}x", verdict]
+            shown = "-" if math.isnan(ratio) else f"{ratio:.2f}x{mark}"
+            line += [*(f"{v:.2f}" for v in values), shown, verdict]
         rows.append(line)
         for r in all_results:
             m = r["metrics"][name]
@@ -493,6 +506,8 @@ def report(all_results: list[dict[str, Any]], args: argparse.Namespace, stamp: s
                  m["cold_ms"], m["cold_p90_ms"], m["cold_n"], "", "", s.core_count()]
             )  # fmt: skip
     print(s.table(headers, rows, right=range(1, len(headers))))
+    for note in notes:
+        print(note)
     print(f"ratio = largest / smallest size; target <= {FLAT_TARGET}x. {s.load_line()} at the end.")
     print()
     mem_rows = []
@@ -589,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         plan = [Size(n, e) for n, e in zip(sizes, events, strict=True)]
-        report(run_all(plan, args, explain_out), args, stamp, explain_out)
+        results = run_all(plan, args, explain_out)
+        min_sizes = {m.name: m.min_size for m in plan[0].metrics or []}
+        report(results, args, stamp, explain_out, min_sizes)
     except KeyboardInterrupt:
         print("\ninterrupted: cleaning up", file=sys.stderr)
         return 130
