@@ -36,18 +36,22 @@ class Entry:
 
 
 class ReadCache:
-    """A bounded LRU of response bodies and booking facts, valid for one feed position."""
+    """An LRU of response bodies and booking facts, valid for one feed position, bounded both
+    in entries and in the bytes of the bodies it holds (a worker's memory stays flat)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.position: int | None = None
         self.entries: OrderedDict[Any, Any] = OrderedDict()
+        self.bytes = 0
         self.lock = threading.Lock()
 
     def sync(self, position: int) -> None:
         with self.lock:
             if position != self.position:
                 self.entries.clear()
+                self.bytes = 0
                 self.position = position
 
     def get(self, key: Any) -> Any:
@@ -61,10 +65,16 @@ class ReadCache:
         with self.lock:
             if position != self.position:
                 return  # built from an older state than the cache now holds
+            old = self.entries.pop(key, None)
+            self.bytes += _size(value) - (_size(old) if old is not None else 0)
             self.entries[key] = value
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+                _, evicted = self.entries.popitem(last=False)
+                self.bytes -= _size(evicted)
+
+
+def _size(value: Any) -> int:
+    return len(value.body) if isinstance(value, Entry) else 0
 
 
 def read_cache() -> ReadCache:
@@ -188,7 +198,9 @@ def http_date(value: Any) -> str:
 
 def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
     """Serve public GETs from the cache, and fill it from the views' 200 responses."""
-    app.extensions["read_cache"] = ReadCache(app.config["READ_CACHE_MAX_ENTRIES"])
+    app.extensions["read_cache"] = ReadCache(
+        app.config["READ_CACHE_MAX_ENTRIES"], app.config["READ_CACHE_MAX_BYTES"]
+    )
     app.extensions["feed_probe"] = FeedProbe(app.extensions["db_engine"])
     cache_control = (
         f"public, max-age={app.config['CACHE_MAX_AGE']}, "

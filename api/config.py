@@ -57,6 +57,7 @@ class Config:
     CACHE_MAX_AGE = 60
     CACHE_STALE_WHILE_REVALIDATE = 30
     READ_CACHE_MAX_ENTRIES = 4096
+    READ_CACHE_MAX_BYTES = 32 * 1024 * 1024  # per worker process
 
     # Browser origins (the clinic's website) allowed to read and run booking checks cross-origin.
     # Writes are never opened cross-origin.

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 from flask import Flask, Response, g, has_request_context, request
 
@@ -68,6 +69,26 @@ def configure_logging(level: str) -> None:
     )
 
 
+def write_access_line(status: int) -> None:
+    """One JSON line per request, in the same shape as the other log lines. Written directly:
+    through structlog and the logging module it cost a fifth of a cached read."""
+    now = time.time()
+    line = {
+        "event": "request",
+        "request_id": request_id(),
+        "level": "info",
+        "logger": "api.access",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z",
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        "client": request.remote_addr,
+    }
+    sys.stderr.buffer.write(orjson.dumps(line) + b"\n")
+    sys.stderr.flush()
+
+
 def security_headers(hsts: bool) -> list[tuple[str, str]]:
     """The same headers on every response, worked out once. (A per-request library such as
     Flask-Talisman re-parses its policy on every response, a third of a cached read's cost.)"""
@@ -90,7 +111,6 @@ def security_headers(hsts: bool) -> list[tuple[str, str]]:
 def init_app(app: Flask) -> None:
     if app.config["LOG_JSON"]:
         configure_logging(app.config["LOG_LEVEL"])
-    access = structlog.get_logger("api.access")
     static_headers = security_headers(app.config["HSTS"])
 
     @app.before_request
@@ -106,12 +126,5 @@ def init_app(app: Flask) -> None:
             headers[name] = value
         headers["X-Request-ID"] = request_id()
         if app.config["LOG_REQUESTS"]:
-            access.info(
-                "request",
-                method=request.method,
-                path=request.path,
-                status=response.status_code,
-                duration_ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-                client=request.remote_addr,
-            )
+            write_access_line(response.status_code)
         return response

@@ -168,13 +168,21 @@ def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -
     if filters.updated_since is not None:
         conditions.append(Treatment.updated_at >= filters.updated_since)
     total = session.scalar(select(func.count(Treatment.id)).where(*conditions)) or 0
-    page = session.scalars(
-        select(Treatment)
+    # A deferred join: the page's ids come off the (name, id) index alone, however deep the
+    # page, and only those rows are read.
+    ids = (
+        select(Treatment.id)
         .where(*conditions)
-        .options(load_only(*SUMMARY_COLUMNS), selectinload(Treatment.studies))
         .order_by(Treatment.name, Treatment.id)
         .limit(filters.per_page)
         .offset((filters.page - 1) * filters.per_page)
+        .subquery()
+    )
+    page = session.scalars(
+        select(Treatment)
+        .join(ids, Treatment.id == ids.c.id)
+        .options(load_only(*SUMMARY_COLUMNS), selectinload(Treatment.studies))
+        .order_by(Treatment.name, Treatment.id)
     ).all()
     return {
         "items": [summary_view(t, rules) for t in page],

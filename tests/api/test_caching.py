@@ -117,3 +117,19 @@ def test_writes_are_not_open_cross_origin(website_app):
     )  # fmt: skip
     assert "PATCH" not in preflight.headers.get("Access-Control-Allow-Methods", "")
     assert "authorization" not in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
+
+
+def test_the_read_cache_is_bounded_in_bytes_and_entries():
+    from api.cache import Entry, ReadCache
+
+    cache = ReadCache(max_entries=3, max_bytes=100)
+    cache.sync(1)
+    for n in range(4):
+        cache.put(("page", n), Entry(b"x" * 40, '"e"', None, "application/json"), 1)
+    assert cache.get(("page", 0)) is None and cache.get(("page", 1)) is None  # over 100 bytes
+    assert cache.get(("page", 3)) is not None
+    assert cache.bytes <= 100
+    cache.put(("page", 3), Entry(b"y" * 10, '"e"', None, "application/json"), 1)
+    assert cache.bytes == 50
+    cache.sync(2)
+    assert cache.bytes == 0 and cache.get(("page", 3)) is None
