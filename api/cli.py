@@ -16,6 +16,7 @@ from api.api_keys import service as keys_service
 from api.api_keys.models import Role
 from api.db import alembic_config, get_engine, get_session
 from api.errors import DomainError
+from api.idempotency.service import purge_expired
 from api.rules import current_rules
 from api.seed import SeedError, load_catalogue
 from api.transfer import export_registry, import_registry
@@ -140,6 +141,13 @@ def import_command(file: str) -> None:
     click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
+@click.command("purge-idempotency-keys")
+@with_appcontext
+def purge_idempotency_keys() -> None:
+    """Delete idempotency keys older than IDEMPOTENCY_TTL_HOURS (run it daily from cron)."""
+    click.echo(f"Purged {purge_expired(get_session())} expired idempotency keys.")
+
+
 def _when(value) -> str:  # type: ignore[no-untyped-def]
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
@@ -150,3 +158,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(export_command)
     app.cli.add_command(import_command)
+    app.cli.add_command(purge_idempotency_keys)

@@ -119,3 +119,15 @@ def test_concurrent_retries_of_one_key_create_one_treatment(app, auth):
     assert statuses.count(201) >= 1
     assert count(app, "treatments") == 1
     assert count(app, "decisions") == 1
+
+
+def test_expired_keys_are_purged_by_the_cron_command(client, app, auth, runner):
+    headers = auth("editor")
+    client.post("/v1/treatments", json=body(random_slug()), headers=headers | {"Idempotency-Key": "old-one"})
+    client.post("/v1/treatments", json=body(random_slug()), headers=headers | {"Idempotency-Key": "new-one"})
+    execute(app, "UPDATE idempotency_keys SET created_at = :t WHERE key = 'old-one'",
+            t=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))  # fmt: skip
+    result = runner.invoke(args=["purge-idempotency-keys"])
+    assert result.exit_code == 0, result.output
+    assert "Purged 1 " in result.output
+    assert [row[0] for row in execute(app, "SELECT key FROM idempotency_keys")] == ["new-one"]
