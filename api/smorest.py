@@ -151,16 +151,6 @@ def link(path: str, method: str, parameters: Mapping[str, str], description: str
             "description": description}  # fmt: skip
 
 
-IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-    "description": "Retry safely: a repeat with the same key and body replays the first answer "
-    "(header `Idempotent-Replayed: true`); the same key with another body is 422; kept 24 hours.",
-}
-
-
 class Blueprint(BaseBlueprint):
     # Answered by any operation: the rate limits (429) and a database outage (503).
     COMMON_RESPONSES: Mapping[int, str] = {429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE"}
@@ -170,13 +160,11 @@ class Blueprint(BaseBlueprint):
         self.common_responses = self.COMMON_RESPONSES if common_responses is None else common_responses
         self._prepare_doc_cbks.append(self._prepare_common_responses_doc)
 
-    def _prepare_common_responses_doc(self, doc: dict[str, Any], _doc_info: Any, **kwargs: Any) -> Any:
+    def _prepare_common_responses_doc(self, doc: dict[str, Any], _doc_info: Any, **_kwargs: Any) -> Any:
         responses = doc.setdefault("responses", {})
         for status, name in self.common_responses.items():
             if status not in responses and str(status) not in responses:
                 responses[status] = name
-        if kwargs.get("method") == "post":  # every POST may be retried safely (api.idempotency)
-            doc.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
         return doc
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
