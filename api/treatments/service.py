@@ -24,9 +24,8 @@ from api.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
 )
+from api.preconditions import check_if_match
 from api.rules import Rules
 from api.treatments.evidence import EvidenceSummary, derive_evidence
 from api.treatments.markdown import render_explanation
@@ -329,7 +328,7 @@ def update_treatment(
 ) -> Treatment:  # fmt: skip
     """Change content fields, only if the client saw the current version (If-Match)."""
     treatment = find_treatment(session, slug)
-    _check_precondition(if_match, treatment_etag(treatment, rules))
+    check_if_match(if_match, treatment_etag(treatment, rules))
     before = _content_snapshot(treatment)
     _apply_content(session, treatment, data)
     changes = diff(before, _content_snapshot(treatment))
@@ -503,7 +502,7 @@ def _entry_updated(
     session: Session, entry: Any, kind: str, fields: tuple[str, ...], data: dict[str, Any],
     if_match: str | None, actor: Actor, rules: Rules,
 ) -> Any:  # fmt: skip
-    _check_precondition(if_match, entry_etag(entry))
+    check_if_match(if_match, entry_etag(entry))
     before = _snapshot(entry, fields)
     for key, value in data.items():
         setattr(entry, key, value)
@@ -523,7 +522,7 @@ def _entry_deleted(
     actor: Actor, rules: Rules,
 ) -> None:  # fmt: skip
     if if_match is not None:
-        _check_precondition(if_match, entry_etag(entry))
+        check_if_match(if_match, entry_etag(entry))
     treatment = entry.treatment
     _audit(session, treatment, kind, entry.id, "deleted", actor, diff(_snapshot(entry, fields), {}))
     collection = treatment.studies if kind == "study" else treatment.regulatory
@@ -637,14 +636,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def _check_precondition(if_match: str | None, current: str) -> None:
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the ETag you last read.")
-    candidates = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in candidates and current not in candidates:
-        raise PreconditionFailed("The resource changed since you read it; read it again.")
 
 
 def _commit(session: Session) -> None:

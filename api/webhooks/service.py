@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.changes.models import ChangeEvent
-from api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from api.errors import Conflict, InvalidInput, NotFound
+from api.preconditions import check_if_match
 from api.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 SECRET_PREFIX = "whsec_"  # Standard Webhooks: whsec_ + base64 of the key bytes
@@ -122,7 +123,7 @@ def update_subscription(
     a receiver catches up from the change feed, or asks for a delivery again.
     """
     subscription = find_subscription(session, webhook_id, for_update=True)
-    _check_precondition(if_match, subscription_etag(subscription))
+    check_if_match(if_match, subscription_etag(subscription))
     if "url" in data:
         _check_url(data["url"], allow_loopback_http)
         subscription.url = data["url"]
@@ -145,7 +146,7 @@ def delete_subscription(session: Session, webhook_id: int, if_match: str | None)
     """Delete a subscription with its deliveries and attempts."""
     subscription = find_subscription(session, webhook_id, for_update=True)
     if if_match is not None:
-        _check_precondition(if_match, subscription_etag(subscription))
+        check_if_match(if_match, subscription_etag(subscription))
     session.delete(subscription)  # the database cascades to deliveries and attempts
     session.commit()
 
@@ -248,11 +249,3 @@ def _check_url(url: str, allow_loopback_http: bool) -> None:
         raise InvalidInput(
             "The webhook URL is not allowed.", [{"location": "json", "field": "url", "message": problem}]
         )
-
-
-def _check_precondition(if_match: str | None, current: str) -> None:
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the ETag you last read.")
-    candidates = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in candidates and current not in candidates:
-        raise PreconditionFailed("The resource changed since you read it; read it again.")
