@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 
 def random_slug(prefix: str = "t") -> str:
@@ -55,3 +59,18 @@ def study(**fields: Any) -> dict[str, Any]:
 def approval(**fields: Any) -> dict[str, Any]:
     return {"regulator": "FDA", "status": "approved", "pathway": "PMA", "reference": "P000000",
             "source_url": "https://www.accessdata.fda.gov/example"} | fields  # fmt: skip
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app behind a real threaded HTTP server on a free port, for truly concurrent requests;
+    yields its base URL and always shuts it down."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(30)

@@ -18,12 +18,11 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from werkzeug.serving import make_server
 
 from api.treatments.schemas import RegulatoryStatusSchema, StudySchema
 from tests.api.test_openapi import generated_spec
 from tests.databases import on_postgresql
-from tests.helpers import FDA_APPROVAL, STRONG_RCT, create_treatment, random_slug
+from tests.helpers import FDA_APPROVAL, STRONG_RCT, create_treatment, random_slug, serving
 
 PROBLEM = "application/problem+json"
 TIMEOUT = 30  # seconds
@@ -361,10 +360,6 @@ def send(method: str, url: str, body: dict[str, Any], headers: dict[str, str]) -
 @pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL: SQLite has one writer at a time")
 def test_concurrent_additions_to_one_treatment_all_succeed(app, client, editor):
     slug = create_treatment(client, editor)["slug"]
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_port}/v1/treatments/{slug}"
     start = threading.Barrier(12, timeout=TIMEOUT)
 
     def add(n: int) -> tuple[int, str]:
@@ -373,13 +368,9 @@ def test_concurrent_additions_to_one_treatment_all_succeed(app, client, editor):
             return send("POST", f"{base}/regulatory", FDA_APPROVAL | {"reference": f"P{n:06d}"}, editor)
         return send("POST", f"{base}/studies", STRONG_RCT | {"title": f"Trial {n}"}, editor)
 
-    try:
-        with ThreadPoolExecutor(max_workers=12) as pool:
-            results = list(pool.map(add, range(12), timeout=TIMEOUT * 2))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(TIMEOUT)
+    with serving(app) as base_url, ThreadPoolExecutor(max_workers=12) as pool:
+        base = f"{base_url}/v1/treatments/{slug}"
+        results = list(pool.map(add, range(12), timeout=TIMEOUT * 2))
     assert [status for status, _ in results] == [201] * 12, results
     detail = client.get(f"/v1/treatments/{slug}").get_json()
     assert detail["evidence"]["studies"] == 8 and len(detail["regulatory"]) == 4

@@ -1,16 +1,14 @@
 """Idempotency-Key on every POST: a retry replays the first answer and changes nothing more"""
 
 import datetime as dt
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import execute
 from tests.databases import on_postgresql
-from tests.helpers import random_slug
+from tests.helpers import random_slug, serving
 
 
 def body(slug):
@@ -93,15 +91,12 @@ def test_concurrent_retries_of_one_key_create_one_treatment(app, auth):
 
     import orjson
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     headers = auth("editor") | {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
     payload = orjson.dumps(body(random_slug()))
 
     def post(_):
-        request = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/treatments", data=payload,
-                                         headers=headers, method="POST")  # fmt: skip
+        request = urllib.request.Request(f"{base_url}/v1/treatments", data=payload, headers=headers,
+                                         method="POST")  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status
@@ -109,12 +104,8 @@ def test_concurrent_retries_of_one_key_create_one_treatment(app, auth):
             error.close()
             return error.code
 
-    try:
-        with ThreadPoolExecutor(max_workers=10) as pool:
-            statuses = list(pool.map(post, range(10)))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(app) as base_url, ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(post, range(10)))
     assert set(statuses) <= {201, 409}
     assert statuses.count(201) >= 1
     assert count(app, "treatments") == 1

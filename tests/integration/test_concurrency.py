@@ -15,12 +15,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from api.changes.service import record_change
 from tests.conftest import execute
 from tests.databases import on_postgresql
-from tests.helpers import create_treatment
+from tests.helpers import create_treatment, serving
 
 pytestmark = pytest.mark.skipif(
     not on_postgresql(), reason="needs PostgreSQL: set TEST_DATABASE_URL (SQLite has one writer at a time)"
@@ -32,15 +31,8 @@ TIMEOUT = 30  # seconds; no wait in this module is unbounded
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
     """The app behind a real threaded HTTP server, so requests truly run at the same time."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(TIMEOUT)
+    with serving(app) as base_url:
+        yield base_url
 
 
 def send(method: str, url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str, str]:
