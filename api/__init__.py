@@ -10,7 +10,7 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cache, cli, db, errors, observability, ratelimit
+from api import cache, cli, db, errors, fastpath, observability, ratelimit
 from api.config import Config, env_overrides
 from api.idempotency import service as idempotency
 from api.rules import Rules
@@ -43,10 +43,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
     app.json.sort_keys = False  # type: ignore[attr-defined]
-
-    if app.config["TRUSTED_PROXY_HOPS"]:
-        hops = app.config["TRUSTED_PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     app.extensions["rules"] = Rules.from_config(app.config)
@@ -87,6 +83,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
+    fastpath.init_app(app)
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
 
 

@@ -1,12 +1,20 @@
 """Per-process cache of public representations, kept consistent with the database.
 
-Every public read first asks the database one cheap question: the id of the newest change
-event (`max(change_events.id)`, an index lookup). Every write records at least one change event
-in its own transaction, and ids are handed out in commit order (see `api.changes.service`), so
-when that id differs from the one the cache was filled at, something changed: the cache is
-emptied and the representation rebuilt. A read that starts after a write has committed, on any
-worker process, therefore never sees the state from before it. Hits answer straight from
-memory: no query beyond that one, no serialisation, and a 304 never builds a body.
+Every public read first works out the version of everything public (`cache_version`, once per
+request); when it differs from the one the cache was filled at, something changed: the cache is
+emptied and the representation rebuilt. The version comes from one of two places:
+
+- `("host", generation)`: the generation shared by every process on this host through
+  `api.cache_version.HostVersion` (a memory load). Every public write moves it on when it
+  commits. This is the default (`CACHE_COHERENCE=host`).
+- `("db", id)`: the id of the newest change event, read from the database (one round trip on a
+  connection of its own). Used while a write may be committing (the host version's lease), and
+  on every read with `CACHE_COHERENCE=database` (several hosts).
+
+Every write records at least one change event in its own transaction, and ids are handed out in
+commit order (see `api.changes.service`), so a read that starts after a write has committed, on
+any worker process, never sees the state from before it. Hits answer straight from memory: no
+serialisation, and a 304 never builds a body; `api.fastpath` answers most of them before Flask.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ import datetime as dt
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -24,6 +34,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from api.cache_version import HostVersion, default_path
+from api.changes.service import PUBLIC_WRITES
+
+REPLAYABLE = "tpa.replayable"  # WSGI environ key: (Entry, version) this response was built from
 FEED_POSITION_SQL = "SELECT id, occurred_at FROM change_events ORDER BY id DESC LIMIT 1"
 
 
@@ -36,23 +50,23 @@ class Entry:
 
 
 class ReadCache:
-    """An LRU of response bodies and booking facts, valid for one feed position, bounded both
-    in entries and in the bytes of the bodies it holds (a worker's memory stays flat)."""
+    """An LRU of response bodies and booking facts, valid for one version, bounded both in
+    entries and in the bytes of the bodies it holds (a worker's memory stays flat)."""
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.position: int | None = None
+        self.version: Hashable = None
         self.entries: OrderedDict[Any, Any] = OrderedDict()
         self.bytes = 0
         self.lock = threading.Lock()
 
-    def sync(self, position: int) -> None:
+    def sync(self, version: Hashable) -> None:
         with self.lock:
-            if position != self.position:
+            if version != self.version:
                 self.entries.clear()
                 self.bytes = 0
-                self.position = position
+                self.version = version
 
     def get(self, key: Any) -> Any:
         with self.lock:
@@ -61,9 +75,9 @@ class ReadCache:
                 self.entries.move_to_end(key)
             return value
 
-    def put(self, key: Any, value: Any, position: int) -> None:
+    def put(self, key: Any, value: Any, version: Hashable) -> None:
         with self.lock:
-            if position != self.position:
+            if version != self.version:
                 return  # built from an older state than the cache now holds
             old = self.entries.pop(key, None)
             self.bytes += _size(value) - (_size(old) if old is not None else 0)
@@ -74,7 +88,8 @@ class ReadCache:
 
 
 def _size(value: Any) -> int:
-    return len(value.body) if isinstance(value, Entry) else 0
+    body = getattr(value, "body", None)  # response bodies count; booking facts are small
+    return len(body) if isinstance(body, bytes) else 0
 
 
 def read_cache() -> ReadCache:
@@ -131,21 +146,29 @@ class FeedProbe:
         return connection
 
 
-def feed_position() -> int:
-    """The newest change event's id: the version of everything public. Once per request."""
-    if "feed_position" not in g:
-        try:
-            g.feed_position, g.feed_changed_at = current_app.extensions["feed_probe"].read()
-        except current_app.extensions["db_engine"].dialect.dbapi.Error as error:
-            raise OperationalError(FEED_POSITION_SQL, {}, error) from error
-        read_cache().sync(g.feed_position)
-    position: int = g.feed_position
-    return position
+def cache_version() -> Hashable:
+    """The version of everything public, as the module docstring says. Once per request."""
+    if "cache_version" not in g:
+        host: HostVersion | None = current_app.extensions["host_version"]
+        generation = host.current() if host is not None else None
+        g.cache_version = ("host", generation) if generation is not None else ("db", _probe_feed())
+        read_cache().sync(g.cache_version)
+    return g.cache_version
+
+
+def _probe_feed() -> int:
+    """The newest change event's id (and, in `g`, its time), from the database."""
+    try:
+        position, g.feed_changed_at = current_app.extensions["feed_probe"].read()
+    except current_app.extensions["db_engine"].dialect.dbapi.Error as error:
+        raise OperationalError(FEED_POSITION_SQL, {}, error) from error
+    return int(position)
 
 
 def catalogue_last_modified() -> str | None:
     """When anything public last changed, as an HTTP date (for lists and the feed)."""
-    feed_position()
+    if "feed_changed_at" not in g:
+        _probe_feed()
     changed_at = g.feed_changed_at
     if changed_at is None:
         return None
@@ -165,12 +188,14 @@ def _cache_key() -> tuple[str, bytes, str]:
 
 
 def _fresh(entry: Entry) -> bool:
+    return is_fresh(entry, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"))
+
+
+def is_fresh(entry: Entry, if_none_match: str | None, since: str | None) -> bool:
     """Whether the client's copy is current (If-None-Match wins over If-Modified-Since)."""
-    if_none_match = request.headers.get("If-None-Match")
     if if_none_match:
         tags = {tag.strip() for tag in if_none_match.split(",")}
         return "*" in tags or entry.etag in tags or f"W/{entry.etag}" in tags
-    since = request.headers.get("If-Modified-Since")
     if since and entry.last_modified:
         try:
             return parsedate_to_datetime(entry.last_modified) <= parsedate_to_datetime(since)
@@ -189,6 +214,7 @@ def _respond(entry: Entry, cache_control: str) -> Response:
     headers["Cache-Control"] = cache_control
     headers["Vary"] = "Accept"
     g.cacheable = False
+    request.environ[REPLAYABLE] = (entry, g.cache_version)
     return response
 
 
@@ -202,6 +228,12 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
         app.config["READ_CACHE_MAX_ENTRIES"], app.config["READ_CACHE_MAX_BYTES"]
     )
     app.extensions["feed_probe"] = FeedProbe(app.extensions["db_engine"])
+    host = None
+    if app.config["CACHE_COHERENCE"] == "host":
+        path = app.config["CACHE_HOST_FILE"] or default_path(app.config["DATABASE_URL"])
+        host = HostVersion(Path(path), app.config["CACHE_WRITE_LEASE_SECONDS"])
+        app.extensions["db_sessionmaker"].configure(info={PUBLIC_WRITES: host})
+    app.extensions["host_version"] = host
     cache_control = (
         f"public, max-age={app.config['CACHE_MAX_AGE']}, "
         f"stale-while-revalidate={app.config['CACHE_STALE_WHILE_REVALIDATE']}"
@@ -213,8 +245,7 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
             return None
         g.cacheable = True
         g.representation = negotiate()
-        position = feed_position()
-        g.cache_position = position
+        cache_version()
         entry = read_cache().get(_cache_key())
         return _respond(entry, cache_control) if entry is not None else None
 
@@ -236,7 +267,8 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
             etag = response.headers.get("ETag") or body_etag(body)
             response.headers["ETag"] = etag
             entry = Entry(body, etag, response.headers.get("Last-Modified"), response.mimetype or "")
-            read_cache().put(_cache_key(), entry, g.cache_position)
+            read_cache().put(_cache_key(), entry, g.cache_version)
+            request.environ[REPLAYABLE] = (entry, g.cache_version)
             if _fresh(entry):  # the client already held it: answer 304 even on a miss
                 response.set_data(b"")
                 response.status_code = 304

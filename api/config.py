@@ -41,7 +41,7 @@ class Config:
     LOG_REQUESTS = True
     HSTS = False  # set when served over HTTPS
 
-    # Rate limits (Flask-Limiter). Memory storage is per process; use Redis in production.
+    # Rate limits (the `limits` library). Memory storage is per process; use Redis in production.
     RATE_LIMIT_STORAGE_URL = "memory://"
     RATELIMIT_ENABLED = True
     RATE_LIMIT_PUBLIC = "300/minute"  # per client address: public reads
@@ -58,6 +58,12 @@ class Config:
     CACHE_STALE_WHILE_REVALIDATE = 30
     READ_CACHE_MAX_ENTRIES = 4096
     READ_CACHE_MAX_BYTES = 32 * 1024 * 1024  # per worker process
+    # How caches learn of writes (api/cache_version.py): "host" (a shared generation, one host)
+    # or "database" (every public read asks the database; for several hosts).
+    CACHE_COHERENCE = "host"
+    CACHE_HOST_FILE: str | None = None  # default: tpa-cache-<hash of DATABASE_URL> in the temp folder
+    CACHE_WRITE_LEASE_SECONDS = 30.0  # after a write begins, reads ask the database for this long
+    CACHE_FAST_PATH = True  # answer cache hits before Flask (api/fastpath.py)
 
     # Browser origins (the clinic's website) allowed to read and run booking checks cross-origin.
     # Writes are never opened cross-origin.
@@ -111,6 +117,8 @@ def _coerce(value: str, default: Any) -> Any:
         return value.lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
         return int(value)
+    if isinstance(default, float):
+        return float(value)
     if isinstance(default, tuple):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value

@@ -69,21 +69,28 @@ def configure_logging(level: str) -> None:
     )
 
 
-def write_access_line(status: int) -> None:
+def new_request_id(given: str | None) -> str:
+    """The client's `X-Request-ID` when it is well-formed, else a fresh one."""
+    return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def write_access_line(
+    request_id: str, method: str, path: str, status: int, started: float, client: str | None
+) -> None:
     """One JSON line per request, in the same shape as the other log lines. Written directly:
     through structlog and the logging module it cost a fifth of a cached read."""
     now = time.time()
     line = {
         "event": "request",
-        "request_id": request_id(),
+        "request_id": request_id,
         "level": "info",
         "logger": "api.access",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z",
-        "method": request.method,
-        "path": request.path,
+        "method": method,
+        "path": path,
         "status": status,
-        "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-        "client": request.remote_addr,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "client": client,
     }
     sys.stderr.buffer.write(orjson.dumps(line) + b"\n")
     sys.stderr.flush()
@@ -115,8 +122,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = new_request_id(request.headers.get("X-Request-ID"))
         g.started = time.perf_counter()
 
     @app.after_request
@@ -126,5 +132,8 @@ def init_app(app: Flask) -> None:
             headers[name] = value
         headers["X-Request-ID"] = request_id()
         if app.config["LOG_REQUESTS"]:
-            write_access_line(response.status_code)
+            write_access_line(
+                request_id(), request.method, request.path, response.status_code,
+                g.get("started", time.perf_counter()), request.remote_addr,
+            )  # fmt: skip
         return response

@@ -29,7 +29,14 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(
-        {"DATABASE_URL": database_url, "TESTING": True, "RATELIMIT_ENABLED": False, "LOG_REQUESTS": False}
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "RATELIMIT_ENABLED": False,
+            "LOG_REQUESTS": False,
+            # No write lease: every read right after a write relies on the generation alone.
+            "CACHE_WRITE_LEASE_SECONDS": 0.0,
+        }
     )
     yield app
     app.extensions["db_engine"].dispose()
@@ -44,8 +51,10 @@ def _empty_database(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context(), get_engine().begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-    # SQLite reuses event ids once the table is emptied; production never deletes events.
-    app.extensions["read_cache"].sync(-1)
+    # A write behind the API's back: tell every process on this host. SQLite also reuses event
+    # ids once the table is emptied (production never deletes events).
+    app.extensions["host_version"].end_write()
+    app.extensions["read_cache"].sync(None)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from api.booking import service
 from api.booking.schemas import BookingAnswerSchema, BookingCheckSchema
-from api.cache import feed_position, read_cache
+from api.cache import cache_version, read_cache
 from api.db import get_session
 from api.http import json_response
 from api.smorest import Blueprint
@@ -30,5 +30,5 @@ class BookingChecks(MethodView):
         request order; unknown treatments are answered `bookable: false`.
         """
         # The service's answer already has the documented shape: sent as it is, not re-dumped.
-        answer = service.check_booking(get_session(), read_cache(), feed_position(), data["treatments"])
+        answer = service.check_booking(get_session(), read_cache(), cache_version(), data["treatments"])
         return json_response(answer)

@@ -1,13 +1,14 @@
 """Booking checks: can these treatments be booked? Read-only, failing closed.
 
-Each treatment's booking facts are remembered per feed position in the per-process read cache,
-so a repeated check costs the one feed-position query and dictionary lookups, and a first one
+Each treatment's booking facts are remembered per cache version in the per-process read cache,
+so a repeated check costs dictionary lookups, and a first one
 a single indexed lookup of only the treatments it names, whatever the catalogue's size. Never
 older than the last committed write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,10 +33,10 @@ UNKNOWN = Entry("", "", [])  # remembered too, so an unknown name is not looked 
 
 class Cache(Protocol):
     def get(self, key: Any) -> Any: ...
-    def put(self, key: Any, value: Any, position: int) -> None: ...
+    def put(self, key: Any, value: Any, version: Hashable) -> None: ...
 
 
-def check_booking(session: Session, cache: Cache, position: int, refs: list[Ref]) -> dict[str, Any]:
+def check_booking(session: Session, cache: Cache, version: Hashable, refs: list[Ref]) -> dict[str, Any]:
     """Answer each reference in request order; unknown ones are answered not bookable."""
     keys = [_key(ref) for ref in refs]
     entries = {key: cache.get(key) for key in set(keys)}
@@ -44,7 +45,7 @@ def check_booking(session: Session, cache: Cache, position: int, refs: list[Ref]
         found = _look_up(session, missing)
         for key in missing:
             entries[key] = found.get(key, UNKNOWN)
-            cache.put(key, entries[key], position)
+            cache.put(key, entries[key], version)
     results = [_result(ref, entries[key]) for ref, key in zip(refs, keys, strict=True)]
     return {"bookable": all(r["bookable"] for r in results), "results": results}
 
