@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 LAYOUT = struct.Struct("<qq")  # generation, lease end (CLOCK_MONOTONIC, ns)
+LONGEST_LEASE_NS = 3600 * 10**9  # a lease ending later than this from now was set before a reboot
 
 
 class HostVersion:
@@ -46,7 +47,7 @@ class HostVersion:
             os.close(fd)  # the mapping stays valid
         with self._locked():
             generation, lease_end = LAYOUT.unpack_from(self.map)
-            if lease_end > time.monotonic_ns() + self.lease_ns:  # set before a reboot
+            if lease_end > time.monotonic_ns() + max(self.lease_ns, LONGEST_LEASE_NS):
                 LAYOUT.pack_into(self.map, 0, generation + 1, 0)
 
     def current(self) -> int | None:
@@ -86,6 +87,9 @@ class _FileLock:
 
 
 def default_path(database_url: str) -> Path:
-    """One file per database, in the temp folder, shared by every process that uses it."""
+    """One file per database, shared by every process that uses it: in /dev/shm where there is
+    one (memory, emptied by a reboot), else in the temp folder."""
     digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"tpa-cache-{digest}"
+    shm = Path("/dev/shm")
+    folder = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    return folder / f"tpa-cache-{digest}"

@@ -178,6 +178,7 @@ def bench_database(kind: str, args: argparse.Namespace, wrk: str) -> list[dict[s
     s.migrate_and_seed(database)
     total = fill_catalogue(database.url, args.treatments)
     s.log(f"catalogue: {total} treatments")
+    s.wait_for_write_lease(database.url)
 
     gunicorn_args = {"workers": args.workers}
     app = s.Server(

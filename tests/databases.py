@@ -18,6 +18,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from api.cache_version import default_path
 from api.db import alembic_config
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL")
@@ -30,6 +31,15 @@ def on_postgresql() -> bool:
 @contextmanager
 def fresh_database(migrate: bool = True) -> Iterator[str]:
     """Yield the URL of a new, empty database (migrated to head unless `migrate` is false)."""
+    with _new_database(migrate) as url:
+        try:
+            yield url
+        finally:
+            default_path(url).unlink(missing_ok=True)  # the apps' shared cache version
+
+
+@contextmanager
+def _new_database(migrate: bool) -> Iterator[str]:
     if SERVER_URL:
         name = f"tpa_test_{uuid.uuid4().hex[:12]}"
         admin = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")

@@ -46,7 +46,18 @@ def check_booking(session: Session, cache: Cache, version: Hashable, refs: list[
         for key in missing:
             entries[key] = found.get(key, UNKNOWN)
             cache.put(key, entries[key], version)
-    results = [_result(ref, entries[key]) for ref, key in zip(refs, keys, strict=True)]
+    return _answer(refs, [entries[key] for key in keys])
+
+
+def cached_answer(cache: Cache, refs: list[Ref]) -> dict[str, Any] | None:
+    """The answer from remembered facts alone; None if any reference was never looked up (or
+    never passed validation: only checked references are remembered)."""
+    entries = [cache.get(_key(ref)) for ref in refs]
+    return None if any(entry is None for entry in entries) else _answer(refs, entries)
+
+
+def _answer(refs: list[Ref], entries: list[Entry]) -> dict[str, Any]:
+    results = [_result(ref, entry) for ref, entry in zip(refs, entries, strict=True)]
     return {"bookable": all(r["bookable"] for r in results), "results": results}
 
 

@@ -43,21 +43,36 @@ def call(port, method, path, payload=None, headers=None):
             return error.code, error.headers, orjson.loads(error.read() or b"null")
 
 
-@pytest.fixture
-def served():
+# How the workers learn of writes (README, "Caching"): the host generation alone (no lease: the
+# fast path answers right up to the write), the host generation with its write lease (reads
+# after the write ask the database), and the database on every read.
+COHERENCE = {
+    "host-generation": {"CACHE_WRITE_LEASE_SECONDS": 0.0},
+    "host-lease": {},
+    "database": {"CACHE_COHERENCE": "database"},
+}
+
+
+@pytest.fixture(params=COHERENCE.values(), ids=COHERENCE.keys())
+def served(request):
     """A migrated database with one approved treatment, served by several gunicorn workers."""
+    coherence = request.param
     with fresh_database() as url:
-        app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False})
+        app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False} | coherence)
         add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
         with app.app_context():
             key = create_key(get_session(), "reviewer", Role("reviewer"))
         app.extensions["db_engine"].dispose()
         port = free_port()
-        env = os.environ | {
-            "DATABASE_URL": url,
-            "TPA_RATELIMIT_ENABLED": "false",
-            "TPA_LOG_REQUESTS": "false",
-        }
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": url,
+                "TPA_RATELIMIT_ENABLED": "false",
+                "TPA_LOG_REQUESTS": "false",
+            }
+            | {f"TPA_{name}": str(value) for name, value in coherence.items()}
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(WORKERS),
              "--bind", f"127.0.0.1:{port}", "api:create_app()"],
