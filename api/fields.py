@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
+
+from api.pagination import MAX_CURSOR_LENGTH, decode_cursor
 
 # C0 controls except tab, newline and carriage return, plus DEL and the C1 range. PostgreSQL
 # refuses NUL outright while SQLite stores it, so both are refused here, before the database.
@@ -170,3 +172,17 @@ def StrictInteger(*, min: int = 0, max: int = 2_147_483_647, **kwargs: Any) -> f
 def StrictNumber(*, min: float = 0, max: float = 9999, **kwargs: Any) -> fields.Float:
     """A JSON number (no strings or booleans) within bounds."""
     return _StrictNumber(validate=validate.Range(min=min, max=max), **kwargs)
+
+
+class Cursor(fields.String):
+    """A list cursor (`api.pagination`), loaded as the (name, id) it names."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return decode_cursor(text)
+        except ValueError as error:
+            raise ValidationError("Not a cursor from this API: use a response's `next_cursor`.") from error

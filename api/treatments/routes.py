@@ -107,7 +107,9 @@ class Treatments(MethodView):
         """List treatments
 
         Filter by status, category, bookable, a case-insensitive search `q` over names and
-        aliases, and `updated_since`; paginated with `page` and `per_page` (at most 100).
+        aliases, and `updated_since`. Ordered by name. `per_page` at most 100; pages by number
+        (`page`, up to 10,000 items deep) or, at any depth and at the same cost, by following
+        each page's `next_cursor` as `cursor` with the same filters.
         """
         filters = service.TreatmentFilters(**args)
         return service.list_treatments(get_session(), filters, current_rules())

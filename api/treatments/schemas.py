@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from api.fields import (
     HTTP_URL_PATTERN,
     VISIBLE,
+    Cursor,
     Pattern,
     QueryBoolean,
     Slug,
@@ -18,6 +19,7 @@ from api.fields import (
     StrictNumber,
     Text,
 )
+from api.pagination import MAX_LIST_OFFSET
 from api.treatments.vocabulary import (
     Concern,
     EvidenceLevel,
@@ -181,9 +183,17 @@ class TreatmentSchema(TreatmentSummarySchema):
 
 class TreatmentPageSchema(ma.Schema):
     items = fields.List(fields.Nested(TreatmentSummarySchema))
-    page = fields.Integer()
+    page = fields.Integer(
+        allow_none=True, metadata={"description": "The page number; null when a cursor was given"}
+    )
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "Treatments matching the filters, on every page"})
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Send as `cursor` (with the same filters) for the next page; null on the last"
+        },
+    )
 
 
 class TreatmentQueryArgsSchema(ma.Schema):
@@ -194,8 +204,23 @@ class TreatmentQueryArgsSchema(ma.Schema):
     updated_since = fields.AwareDateTime(
         default_timezone=None, metadata={"description": "ISO 8601 date-time with an offset"}
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    page = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_LIST_OFFSET + 1),
+        metadata={
+            "description": f"From 1; `(page - 1) * per_page` at most {MAX_LIST_OFFSET:,} (deeper: `cursor`)"
+        },
+    )
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(metadata={"description": "A `next_cursor` from the previous page (not with `page`)"})
+
+    @ma.validates_schema
+    def _one_way_to_page(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "cursor" in data and "page" in data:
+            raise ma.ValidationError("Give `page` or `cursor`, not both.", "cursor")
+        if (data.get("page", 1) - 1) * data["per_page"] > MAX_LIST_OFFSET:
+            raise ma.ValidationError(
+                f"Pages reach {MAX_LIST_OFFSET:,} items deep; beyond that, follow `next_cursor`.", "page"
+            )
 
 
 READ_ONLY_FIELDS = (

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, load_only, selectinload
 
 from api.audit.service import Actor, diff, list_audit, record_audit
@@ -25,6 +25,7 @@ from api.errors import (
     InvalidInput,
     NotFound,
 )
+from api.pagination import encode_cursor
 from api.preconditions import check_if_match
 from api.rules import Rules
 from api.treatments.evidence import EvidenceSummary, derive_evidence
@@ -91,6 +92,7 @@ class TreatmentFilters:
     updated_since: dt.datetime | None = None
     page: int = 1
     per_page: int = 50
+    cursor: tuple[str, int] | None = None  # keyset: start after this (name, id)
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -150,9 +152,11 @@ def detail_view(session: Session, treatment: Treatment, rules: Rules) -> dict[st
 
 
 def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -> dict[str, Any]:
-    """One page of treatments, ordered by name, in three queries whatever the page holds.
+    """One page of treatments, ordered by name then id, in three queries whatever the page holds.
 
-    Pages come off the (name, id) indexes; only the listed columns are read."""
+    Pages come off the (name, id) indexes; only the listed columns are read. A page starts at
+    an offset (`page`, bounded by MAX_LIST_OFFSET) or after a cursor (`api.pagination`); every
+    page names the cursor of the next one."""
     conditions = []
     if filters.status is not None:
         conditions.append(Treatment.status == filters.status)
@@ -167,27 +171,27 @@ def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -
     if filters.updated_since is not None:
         conditions.append(Treatment.updated_at >= filters.updated_since)
     total = session.scalar(select(func.count(Treatment.id)).where(*conditions)) or 0
-    # A deferred join: the page's ids come off the (name, id) index alone, however deep the
-    # page, and only those rows are read.
-    ids = (
-        select(Treatment.id)
-        .where(*conditions)
-        .order_by(Treatment.name, Treatment.id)
-        .limit(filters.per_page)
-        .offset((filters.page - 1) * filters.per_page)
-        .subquery()
-    )
-    page = session.scalars(
+    ids = select(Treatment.id).where(*conditions).order_by(Treatment.name, Treatment.id)
+    if filters.cursor is not None:
+        ids = ids.where(tuple_(Treatment.name, Treatment.id) > tuple_(*filters.cursor))
+    else:
+        ids = ids.offset((filters.page - 1) * filters.per_page)
+    # A deferred join: the page's ids (and one more, to know whether a next page exists) come off
+    # the (name, id) index alone, and only those rows are read.
+    page_ids = ids.limit(filters.per_page + 1).subquery()
+    rows = session.scalars(
         select(Treatment)
-        .join(ids, Treatment.id == ids.c.id)
+        .join(page_ids, Treatment.id == page_ids.c.id)
         .options(load_only(*SUMMARY_COLUMNS), selectinload(Treatment.studies))
         .order_by(Treatment.name, Treatment.id)
     ).all()
+    page, more = rows[: filters.per_page], len(rows) > filters.per_page
     return {
         "items": [summary_view(t, rules) for t in page],
-        "page": filters.page,
+        "page": filters.page if filters.cursor is None else None,
         "per_page": filters.per_page,
         "total": total,
+        "next_cursor": encode_cursor(page[-1].name, page[-1].id) if more else None,
     }
 
 

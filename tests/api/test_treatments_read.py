@@ -75,6 +75,60 @@ def test_pagination_is_bounded_and_consistent(client, catalogue):
     assert client.get("/v1/treatments?per_page=2&page=9").get_json()["items"] == []
 
 
+def follow_cursors(client, query):
+    """Every page, following next_cursor from the first."""
+    pages = [client.get(f"/v1/treatments?{query}").get_json()]
+    while pages[-1]["next_cursor"] is not None:
+        pages.append(client.get(f"/v1/treatments?{query}&cursor={pages[-1]['next_cursor']}").get_json())
+    return pages
+
+
+def test_following_next_cursor_lists_every_treatment_once_in_order(client, catalogue):
+    pages = follow_cursors(client, "per_page=1")
+    assert [[t["slug"] for t in page["items"]] for page in pages] == [["botox"], ["exosomes"], ["prp"]]
+    assert [page["page"] for page in pages] == [1, None, None]
+    assert {page["total"] for page in pages} == {3}
+    assert slugs(client.get("/v1/treatments?per_page=2&page=2")) == ["prp"]
+    assert client.get("/v1/treatments?per_page=2&page=2").get_json()["next_cursor"] is None
+
+
+def test_a_cursor_keeps_the_filters_it_is_sent_with(client, catalogue):
+    pages = follow_cursors(client, "per_page=1&bookable=false")
+    assert [t["slug"] for page in pages for t in page["items"]] == ["exosomes", "prp"]
+
+
+def test_a_treatment_added_between_pages_is_never_repeated_and_later_ones_are_not_missed(
+    app, client, catalogue
+):
+    first = client.get("/v1/treatments?per_page=2").get_json()  # botox, exosomes
+    add_treatment(app, "aaa-early", "under_review", name="Aardvark peel")  # sorts before the cursor
+    add_treatment(app, "zzz-late", "under_review", name="Zinc mask")  # sorts after it
+    rest = client.get(f"/v1/treatments?per_page=2&cursor={first['next_cursor']}").get_json()
+    assert [t["slug"] for t in rest["items"]] == ["prp", "zzz-late"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=WzEsMl0", "cursor"),  # [1,2]: the right encoding, the wrong content
+        ("cursor=" + "A" * 401, "cursor"),
+        ("cursor=WyJhIiwxXQ&page=2", "cursor"),  # ["a",1] with a page number
+        ("per_page=100&page=102", "page"),  # 10,100 items deep
+    ],
+)
+def test_a_bad_cursor_or_a_page_too_deep_is_a_422_naming_the_field(client, query, field):
+    response = client.get(f"/v1/treatments?{query}")
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["errors"][0]["field"] == field
+
+
+def test_page_numbers_reach_ten_thousand_items_deep(client, catalogue):
+    assert client.get("/v1/treatments?per_page=100&page=101").status_code == 200
+    assert client.get("/v1/treatments?per_page=1&page=10001").status_code == 200
+
+
 def test_list_items_carry_status_bookability_and_evidence(client, catalogue):
     items = {t["slug"]: t for t in client.get("/v1/treatments").get_json()["items"]}
     assert items["botox"]["bookable"] is True
