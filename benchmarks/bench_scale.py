@@ -7,9 +7,11 @@ bulk-inserted; then the app under gunicorn and, sequentially, one request at a t
 
 - warm: the median of many requests once every worker's read cache holds the answer;
 - cold: the median of the first request after a write (a change event is inserted before each
-  one, which empties every worker's read cache, as any committed write does).
+  one and announced to the host's cache version as the app's own writes are, which empties every
+  worker's read cache; the read runs under the write lease, so it asks the database).
 
-Metrics: list page 1, page 50 and the last page (50 a page), a detail, a booking check of 100
+Metrics: list page 1, page 50 and the last page (50 a page; reached by the cursor the page
+before it hands out, as a client walking the list holds it), a detail, a booking check of 100
 treatments, the change feed from the start and from the end (100 a page), and each worker's
 resident memory (VmRSS) after the measurements. The table gives the ratio largest/smallest per
 metric against the issue's 1.5x target. At the largest size on PostgreSQL every query a request
@@ -36,6 +38,7 @@ FEED_PAGE = 100
 BOOKING_COUNT = 100
 STUDIES_EACH, REGULATORY_EACH = 3, 2
 FLAT_TARGET = 1.5
+CACHE_WRITE_LEASE_SECONDS = 30.0  # the app's default (api/config.py)
 MEMORY_TARGET_MB = 200
 CHUNK = 5000
 MANY_ROWS = 5000  # a plan node on a request path that handles this many rows is reported
@@ -200,8 +203,10 @@ def analyze(database: s.Database) -> None:
         conn.close()
 
 
-def write_event(conn: Any, kind: str) -> None:
-    """One committed change: the cheapest write that empties every worker's read cache."""
+def write_event(conn: Any, kind: str, host: Any) -> None:
+    """One committed change: the cheapest write that empties every worker's read cache. Announced
+    to the host's cache version as the app announces its own (`api.cache_version`)."""
+    host.begin_write()
     placeholder = "%s" if kind == "postgres" else "?"
     now = dt.datetime.now(dt.UTC)
     value: Any = now if kind == "postgres" else now.replace(tzinfo=None).isoformat(" ")
@@ -210,6 +215,7 @@ def write_event(conn: Any, kind: str) -> None:
         f"VALUES ('treatment.updated', 'exosomes', {placeholder}, {placeholder})",
         (value, json.dumps({"slug": "exosomes", "fields": ["summary"]})),
     )
+    host.end_write()
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -220,18 +226,24 @@ def metrics_for(database: s.Database, size: int) -> list[Metric]:
     try:
         slugs = [r[0] for r in conn.execute("SELECT slug FROM treatments ORDER BY id").fetchall()]
         last_event = conn.execute("SELECT max(id) FROM change_events").fetchone()[0]
+        last_page = max(1, math.ceil(size / PAGE))
+        offset = (last_page - 1) * PAGE - 1  # the item that ends the page before the last
+        query = f"SELECT name, id FROM treatments ORDER BY name, id LIMIT 1 OFFSET {offset}"
+        before = conn.execute(query).fetchone() if last_page > 1 else None
     finally:
         conn.close()
     if len(slugs) >= BOOKING_COUNT:  # spread over the whole catalogue
         chosen = [slugs[i * len(slugs) // BOOKING_COUNT] for i in range(BOOKING_COUNT)]
     else:  # all of them, and unknown ones (answered not bookable after the same lookup)
         chosen = slugs + [f"not-in-catalogue-{i}" for i in range(BOOKING_COUNT - len(slugs))]
-    last_page = max(1, math.ceil(size / PAGE))
+    from api.pagination import encode_cursor
+
+    last = f"/v1/treatments?per_page={PAGE}" + (f"&cursor={encode_cursor(*before)}" if before else "")
     booking = json.dumps({"treatments": chosen}).encode()
     return [
         Metric("list page 1", "GET", f"/v1/treatments?per_page={PAGE}"),
         Metric("list page 50", "GET", f"/v1/treatments?per_page={PAGE}&page=50", min_size=49 * PAGE + 1),
-        Metric("list last page", "GET", f"/v1/treatments?per_page={PAGE}&page={last_page}"),
+        Metric("list last page", "GET", last),
         Metric("detail", "GET", f"/v1/treatments/{DETAIL_SLUG}"),
         Metric(f"booking check of {BOOKING_COUNT}", "POST", "/v1/booking-checks", booking),
         Metric("feed from start", "GET", f"/v1/changes?after=0&limit={FEED_PAGE}"),
@@ -248,10 +260,13 @@ def measure(server: s.Server, database: s.Database, metric: Metric, mode: str, c
         for _ in range(count):
             into.append(metric.send(server).seconds * 1000)
         return
+    from api.cache_version import HostVersion, default_path
+
+    host = HostVersion(default_path(database.url), CACHE_WRITE_LEASE_SECONDS)
     conn = database.dbapi_connect()
     try:
         for _ in range(count):
-            write_event(conn, database.kind)
+            write_event(conn, database.kind, host)
             into.append(metric.send(server).seconds * 1000)
     finally:
         conn.close()
@@ -410,6 +425,8 @@ def run_all(sizes: list[Size], args: argparse.Namespace, explain_out: list[str])
         assert size.env is not None
         size.server = s.Server(f"app-{size.treatments}", "api:create_app()", size.env, workers=args.workers)
         size.server.start()
+    for size in sizes:  # the seeding's write lease: warm reads are the steady state's
+        s.wait_for_write_lease(size.database.url)  # type: ignore[union-attr]
     names = [m.name for m in sizes[0].metrics or []]
     samples = {(size.treatments, n): {"warm": [], "cold": []} for size in sizes for n in names}
     for size in sizes:  # fill every worker's cache (and connection pool) before measuring
