@@ -64,6 +64,7 @@ trap 'exit 143' INT TERM
 
 database create "$DB_NAME"
 export DATABASE_URL
+export TPA_CACHE_HOST_FILE="$WORK_DIR/cache-version"  # the shared cache version, deleted with the folder
 DATABASE_URL="$("$BIN/python" -c 'import sys; from sqlalchemy.engine import make_url
 print(make_url(sys.argv[1]).set(database=sys.argv[2]).render_as_string(hide_password=False))' \
     "$SERVER_URL" "$DB_NAME")"

@@ -33,6 +33,7 @@ from werkzeug.serving import make_server
 from api import create_app
 from api.api_keys.models import Role
 from api.api_keys.service import create_key
+from api.cache_version import default_path
 from api.changes.service import FEED_LOCK_KEY
 from api.db import get_session
 from tests.databases import fresh_database, on_postgresql
@@ -77,6 +78,8 @@ def outage_app(database_url: str, proxy: FaultProxy) -> Iterator[Flask]:
     app = create_app(
         {
             "DATABASE_URL": through_proxy,
+            # The same database as the direct URL: the same cache version (and its cleanup).
+            "CACHE_HOST_FILE": str(default_path(database_url)),
             "DATABASE_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
             "DATABASE_STATEMENT_TIMEOUT_MS": STATEMENT_TIMEOUT_MS,
             "DATABASE_POOL_TIMEOUT": 1,
