@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 
 from api.api_keys.models import ApiKey, Role
 from api.api_keys.service import verify_key
@@ -22,9 +22,11 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.actor = authenticate(needed)
+            if "actor" not in g:  # not already authenticated for the idempotency check
+                g.actor = authenticate(needed)
             return func(*args, **kwargs)
 
+        wrapper.required_role = needed  # type: ignore[attr-defined]  # carried up by functools.wraps
         return wrapper
 
     return decorator
@@ -58,3 +60,11 @@ def _verified_key() -> ApiKey:
 def current_actor() -> Actor:
     actor: Actor = g.actor
     return actor
+
+
+def required_role(endpoint: str | None, method: str) -> Role | None:
+    """The role the route for this endpoint and method requires, if any."""
+    view = current_app.view_functions.get(endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), method.lower(), None)
+    role: Role | None = getattr(handler, "required_role", None)
+    return role

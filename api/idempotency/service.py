@@ -21,6 +21,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api.api_keys.auth import authenticate, required_role
 from api.db import get_engine, utcnow
 from api.errors import Conflict, InvalidInput
 from api.idempotency.models import IdempotencyRecord
@@ -62,6 +63,11 @@ def begin() -> Response | None:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return None
+    # A request its route refuses (401, 403) is refused before its key is claimed, so that a
+    # retry with the same key still hears why, not that the key was used.
+    role = required_role(request.endpoint, request.method)
+    if role is not None:
+        g.actor = authenticate(role)
     _release_unreleased()
     if not KEY_PATTERN.match(key):
         raise InvalidInput(

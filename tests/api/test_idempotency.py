@@ -42,6 +42,26 @@ def test_the_same_key_with_a_different_body_is_422(client, auth):
     assert response.get_json()["errors"][0]["field"] == "Idempotency-Key"
 
 
+@pytest.mark.parametrize(
+    ("credentials", "path", "status"),
+    [
+        ({}, "/v1/treatments", 401),
+        ({"Authorization": "Bearer tpa_" + "x" * 43}, "/v1/treatments", 401),
+        ("editor", "/v1/treatments/botox/decisions", 403),  # decisions need a reviewer
+    ],
+)
+def test_a_request_its_route_refuses_is_refused_before_the_key_is_claimed(
+    client, app, auth, credentials, path, status
+):
+    headers = (auth(credentials) if isinstance(credentials, str) else credentials) | {
+        "Idempotency-Key": "who-1"
+    }
+    answers = [client.post(path, json=body(random_slug()), headers=headers) for _ in range(2)]
+    assert [a.status_code for a in answers] == [status, status]  # not 422 for the reused key
+    assert "Idempotent-Replayed" not in answers[1].headers
+    assert count(app, "idempotency_keys") == 0
+
+
 def test_keys_belong_to_their_caller(client, auth):
     slug = random_slug()
     first = client.post("/v1/treatments", json=body(slug), headers=auth("editor") | {"Idempotency-Key": "k"})
