@@ -4,7 +4,7 @@ Every public read first works out the version of everything public (`cache_versi
 request); when it differs from the one the cache was filled at, something changed: the cache is
 emptied and the representation rebuilt. The version comes from one of two places:
 
-- `("host", generation)`: the generation shared by every process on this host through
+- `("host", file, generation)`: the generation shared by every process on this host through
   `api.cache_version.HostVersion` (a memory load). Every public write moves it on when it
   commits. This is the default (`CACHE_COHERENCE=host`).
 - `("db", id)`: the id of the newest change event, read from the database (one round trip on a
@@ -37,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 from api.cache_version import HostVersion, default_path
 from api.changes.service import PUBLIC_WRITES
 
-REPLAYABLE = "tpa.replayable"  # WSGI environ key: (Entry, version) this response was built from
+REPLAYABLE = "tpa.replayable"  # WSGI environ key: (Entry, version, endpoint) of this response
 FEED_POSITION_SQL = "SELECT id, occurred_at FROM change_events ORDER BY id DESC LIMIT 1"
 
 
@@ -68,8 +68,11 @@ class ReadCache:
                 self.bytes = 0
                 self.version = version
 
-    def get(self, key: Any) -> Any:
+    def get(self, key: Any, version: Hashable) -> Any:
+        """The value, if the cache still holds `version` (the one the caller read)."""
         with self.lock:
+            if version != self.version:
+                return None
             value = self.entries.get(key)
             if value is not None:
                 self.entries.move_to_end(key)
@@ -150,8 +153,8 @@ def cache_version() -> Hashable:
     """The version of everything public, as the module docstring says. Once per request."""
     if "cache_version" not in g:
         host: HostVersion | None = current_app.extensions["host_version"]
-        generation = host.current() if host is not None else None
-        g.cache_version = ("host", generation) if generation is not None else ("db", _probe_feed())
+        version = host.version() if host is not None else None
+        g.cache_version = version if version is not None else ("db", _probe_feed())
         read_cache().sync(g.cache_version)
     return g.cache_version
 
@@ -183,8 +186,15 @@ def body_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _cache_key() -> tuple[str, bytes, str]:
-    return (request.path, request.query_string, g.get("representation", "json"))
+def _cache_key() -> tuple[str, bytes, str, str | None]:
+    representation = g.get("representation", "json")
+    # JSON-LD names the page by its absolute URL: scheme and host are part of it.
+    return (
+        request.path,
+        request.query_string,
+        representation,
+        request.host_url if representation == "jsonld" else None,
+    )
 
 
 def _fresh(entry: Entry) -> bool:
@@ -214,7 +224,7 @@ def _respond(entry: Entry, cache_control: str) -> Response:
     headers["Cache-Control"] = cache_control
     headers["Vary"] = "Accept"
     g.cacheable = False
-    request.environ[REPLAYABLE] = (entry, g.cache_version)
+    request.environ[REPLAYABLE] = (entry, g.cache_version, request.endpoint)
     return response
 
 
@@ -246,7 +256,7 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
         g.cacheable = True
         g.representation = negotiate()
         cache_version()
-        entry = read_cache().get(_cache_key())
+        entry = read_cache().get(_cache_key(), g.cache_version)
         return _respond(entry, cache_control) if entry is not None else None
 
     @app.after_request
@@ -268,7 +278,7 @@ def init_app(app: Flask, cacheable_endpoints: set[str]) -> None:
             response.headers["ETag"] = etag
             entry = Entry(body, etag, response.headers.get("Last-Modified"), response.mimetype or "")
             read_cache().put(_cache_key(), entry, g.cache_version)
-            request.environ[REPLAYABLE] = (entry, g.cache_version)
+            request.environ[REPLAYABLE] = (entry, g.cache_version, request.endpoint)
             if _fresh(entry):  # the client already held it: answer 304 even on a miss
                 response.set_data(b"")
                 response.status_code = 304

@@ -28,9 +28,12 @@ import os
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LAYOUT = struct.Struct("<qq")  # generation, lease end (CLOCK_MONOTONIC, ns)
+CHECK_FILE_NS = 10**9  # how often a reader checks the path still names its file
 LONGEST_LEASE_NS = 3600 * 10**9  # a lease ending later than this from now was set before a reboot
 
 
@@ -38,28 +41,63 @@ class HostVersion:
     def __init__(self, path: Path, lease_seconds: float) -> None:
         self.path = path
         self.lease_ns = int(lease_seconds * 1e9)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._map()
+
+    def _map(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if os.fstat(fd).st_size < LAYOUT.size:
                 os.ftruncate(fd, LAYOUT.size)  # zeros: generation 0, no lease
             self.map = mmap.mmap(fd, LAYOUT.size)
+            stat = os.fstat(fd)
+            self.identity = (stat.st_dev, stat.st_ino)
         finally:
             os.close(fd)  # the mapping stays valid
+        self.next_check = time.monotonic_ns() + CHECK_FILE_NS
         with self._locked():
             generation, lease_end = LAYOUT.unpack_from(self.map)
             if lease_end > time.monotonic_ns() + max(self.lease_ns, LONGEST_LEASE_NS):
                 LAYOUT.pack_into(self.map, 0, generation + 1, 0)
 
     def current(self) -> int | None:
-        """The generation; None while a write may be committing."""
+        """The generation; None while a write may be committing, or when the file was replaced
+        since it was mapped (then the new one is mapped, and the next read trusts it)."""
         generation, lease_end = LAYOUT.unpack_from(self.map)
-        return None if time.monotonic_ns() < lease_end else generation
+        now = time.monotonic_ns()
+        if now >= self.next_check and not self._still_mapped():
+            self._map()
+            return None
+        return None if now < lease_end else generation
+
+    def version(self) -> tuple[str, tuple[int, int], int] | None:
+        """The caches' version: the file and its generation (a replaced file starts afresh)."""
+        generation = self.current()
+        return None if generation is None else ("host", self.identity, generation)
+
+    def _still_mapped(self) -> bool:
+        """Whether the path still names the mapped file (a cleaner, a logout's IPC removal or
+        a new deployment may have replaced it). Checked once a second."""
+        self.next_check = time.monotonic_ns() + CHECK_FILE_NS
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self.identity
 
     def begin_write(self) -> None:
         self._advance(lease=True)
 
     def end_write(self) -> None:
         self._advance(lease=False)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write that bypasses the session's announcement (a bulk restore)."""
+        self.begin_write()
+        try:
+            yield
+        finally:
+            self.end_write()
 
     def _advance(self, lease: bool) -> None:
         with self._locked():

@@ -8,6 +8,7 @@ The counting is the `limits` library's (fixed windows). Flask-Limiter, the exten
 it, resolved and injected its limits in about 250 µs a request, more than a whole cached read
 costs; the API's limits are three fixed ones, so each request makes one `hit` and one window
 read here (about 15 µs with memory storage). `api.fastpath` calls the same `RateLimits.hit`.
+As with Flask-Limiter's default limits, a client's count is kept per endpoint.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def _enforce() -> None:
         item, scope = limits.booking, "booking"
     else:
         item, scope = limits.public, "public"
-    window = g.rate_limit = limits.hit(item, scope, client)
+    window = g.rate_limit = limits.hit(item, f"{scope}:{request.endpoint}", client)
     if window is not None and not window.allowed:
         raise TooManyRequests(
             f"Rate limit exceeded ({item}); wait and retry.",

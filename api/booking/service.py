@@ -32,14 +32,14 @@ UNKNOWN = Entry("", "", [])  # remembered too, so an unknown name is not looked 
 
 
 class Cache(Protocol):
-    def get(self, key: Any) -> Any: ...
+    def get(self, key: Any, version: Hashable) -> Any: ...
     def put(self, key: Any, value: Any, version: Hashable) -> None: ...
 
 
 def check_booking(session: Session, cache: Cache, version: Hashable, refs: list[Ref]) -> dict[str, Any]:
     """Answer each reference in request order; unknown ones are answered not bookable."""
     keys = [_key(ref) for ref in refs]
-    entries = {key: cache.get(key) for key in set(keys)}
+    entries = {key: cache.get(key, version) for key in set(keys)}
     missing = [key for key, entry in entries.items() if entry is None]
     if missing:
         found = _look_up(session, missing)
@@ -49,10 +49,10 @@ def check_booking(session: Session, cache: Cache, version: Hashable, refs: list[
     return _answer(refs, [entries[key] for key in keys])
 
 
-def cached_answer(cache: Cache, refs: list[Ref]) -> dict[str, Any] | None:
+def cached_answer(cache: Cache, version: Hashable, refs: list[Ref]) -> dict[str, Any] | None:
     """The answer from remembered facts alone; None if any reference was never looked up (or
     never passed validation: only checked references are remembered)."""
-    entries = [cache.get(_key(ref)) for ref in refs]
+    entries = [cache.get(_key(ref), version) for ref in refs]
     return None if any(entry is None for entry in entries) else _answer(refs, entries)
 
 

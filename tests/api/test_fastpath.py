@@ -6,6 +6,8 @@ import pytest
 from flask import request_started
 
 from api import create_app
+from api.db import get_engine
+from api.models import Base
 from tests.helpers import add_treatment, approval, create_treatment, study
 
 VOLATILE = {"X-Request-ID", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
@@ -173,6 +175,31 @@ def test_a_read_racing_a_commit_is_not_served_once_the_commit_is_done(make_app, 
     assert response.status_code == 201
     assert raced == ["approved"]
     assert [reader.get("/v1/treatments/botox").get_json()["status"] for _ in range(2)] == ["withdrawn"] * 2
+
+
+def test_a_restore_through_the_cli_is_seen_by_the_running_workers(app, catalogue, runner, tmp_path):
+    """`flask import` writes in bulk, outside the services' sessions: it announces itself too."""
+    target = tmp_path / "export.json"
+    assert runner.invoke(args=["export", str(target)]).exit_code == 0
+    with app.app_context(), get_engine().begin() as conn:  # an empty database, as a restore wants
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    app.extensions["read_cache"].sync(None)
+    client = app.test_client()
+    assert [client.get("/v1/treatments").get_json()["total"] for _ in range(2)] == [0, 0]
+    assert runner.invoke(args=["import", str(target)]).exit_code == 0
+    assert client.get("/v1/treatments").get_json()["total"] == 2
+
+
+@pytest.mark.parametrize("host", ["clinic.example", "www.clinic.example"])
+def test_json_ld_names_the_host_it_was_asked_on(make_app, catalogue, host):
+    client = make_app().test_client()
+    client.get("/v1/treatments/botox", headers={"Accept": "application/ld+json", "Host": "other.example"})
+    answers = [
+        client.get("/v1/treatments/botox", headers={"Accept": "application/ld+json", "Host": host})
+        for _ in range(2)
+    ]
+    assert [a.get_json()["url"] for a in answers] == [f"http://{host}/v1/treatments/botox"] * 2
 
 
 def test_while_a_write_lease_runs_every_read_goes_to_flask(make_app, catalogue, auth, tmp_path):

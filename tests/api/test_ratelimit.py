@@ -39,6 +39,14 @@ def test_public_reads_are_limited_with_a_429_problem_and_headers(limited):
     assert refused.headers["X-RateLimit-Remaining"] == "0"
 
 
+def test_each_endpoint_has_its_own_count_for_a_client(limited):
+    client = limited().test_client()
+    assert [client.get(path).status_code for path in ("/v1/treatments", "/v1/changes") for _ in range(3)] == [
+        200
+    ] * 6
+    assert client.get("/v1/treatments").status_code == 429
+
+
 def test_limits_are_per_client_address(limited):
     client = limited().test_client()
     for _ in range(3):

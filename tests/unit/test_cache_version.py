@@ -47,6 +47,20 @@ def test_a_lease_left_from_before_a_reboot_is_cleared(tmp_path):
     assert HostVersion(path, 30).current() == 8
 
 
+def test_a_replaced_file_is_noticed_and_mapped_afresh(tmp_path, monkeypatch):
+    monkeypatch.setattr("api.cache_version.CHECK_FILE_NS", 0)
+    path = tmp_path / "v"
+    reader = HostVersion(path, 0)
+    reader.end_write()
+    before = reader.version()
+    path.unlink()  # a cleaner, or a logout's IPC removal
+    writer = HostVersion(path, 0)
+    writer.end_write()
+    assert reader.current() is None  # noticed: this read asks the database
+    after = reader.version()
+    assert after == ("host", writer.identity, 1) and after != before
+
+
 def _bump(path, times):
     version = HostVersion(path, 0)
     for _ in range(times):
