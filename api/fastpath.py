@@ -104,8 +104,8 @@ class FastPath:
         started = time.perf_counter()
         shape = ("booking-headers", environ.get("HTTP_ORIGIN"))
         version, headers = self._current(shape)
-        body = _read_body(environ, self.max_body)
-        refs = _plain_refs(body) if headers is not None and body is not None else None
+        body = _read_body(environ, self.max_body) if headers is not None else None
+        refs = _plain_refs(body) if body is not None else None
         answer = cached_answer(self.cache, version, refs) if refs is not None else None
         window = self._count(self.limits.booking, f"booking:{BOOKING_ENDPOINT}", environ) if answer else None
         if answer is None or (window is not None and not window.allowed):
