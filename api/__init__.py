@@ -10,24 +10,11 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cache, cli, db, errors, fastpath, observability, ratelimit
+from api import cli, db, errors, observability, ratelimit, readcache
 from api.config import Config, env_overrides
 from api.idempotency import service as idempotency
 from api.rules import Rules
 from api.smorest import Api
-
-# Public GETs served through api.cache (consistent with every committed write).
-CACHEABLE_ENDPOINTS = {
-    "treatments.Treatments",
-    "treatments.TreatmentBySlug",
-    "treatments.TreatmentDecisions",
-    "treatments.TreatmentStudies",
-    "treatments.TreatmentStudyById",
-    "treatments.TreatmentRegulatory",
-    "treatments.TreatmentRegulatoryById",
-    "changes.Changes",
-    "reviews.TreatmentReviews",
-}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -49,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)  # first: the request id exists before anything can fail
     ratelimit.init_app(app)
     idempotency.init_app(app)
+    readcache.create(app)
 
     api = Api(app)
     api.spec.components.security_scheme(
@@ -77,13 +65,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
-    cache.init_app(app, CACHEABLE_ENDPOINTS)
+    booking.init_app(app)
+    readcache.init_app(app)  # after every route: it serves those declared @cacheable
     _enable_cors(app)
     errors.register(app)
     cli.init_app(app)
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
-    fastpath.init_app(app)
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

@@ -35,6 +35,11 @@ class Config:
     DATABASE_CONNECT_TIMEOUT = 3  # seconds
     DATABASE_STATEMENT_TIMEOUT_MS = 5000
     DATABASE_POOL_TIMEOUT = 5  # seconds waiting for a pooled connection
+    # Connections per process (README "Connections"): the request pool, and the side pool of
+    # one-query probes (one kept; more only while probes overlap). A cache listener adds one.
+    DATABASE_POOL_SIZE = 2
+    DATABASE_MAX_OVERFLOW = 2
+    DATABASE_SIDE_MAX_OVERFLOW = 1
 
     LOG_JSON = True
     LOG_LEVEL = "INFO"
@@ -58,11 +63,13 @@ class Config:
     CACHE_STALE_WHILE_REVALIDATE = 30
     READ_CACHE_MAX_ENTRIES = 4096
     READ_CACHE_MAX_BYTES = 32 * 1024 * 1024  # per worker process
-    # How caches learn of writes (api/cache_version.py): "host" (a shared generation, one host)
-    # or "database" (every public read asks the database; for several hosts).
-    CACHE_COHERENCE = "host"
-    CACHE_HOST_FILE: str | None = None  # default: tpa-cache-<hash of DATABASE_URL> in the temp folder
-    CACHE_WRITE_LEASE_SECONDS = 30.0  # after a write begins, reads ask the database for this long
+    # How caches learn of writes (api/readcache/version.py): "auto" (PostgreSQL: LISTEN/NOTIFY,
+    # trusted while the listener is confirmed alive; SQLite: data_version) or "database" (every
+    # public read asks the database; for a pooler in transaction mode, which cannot LISTEN).
+    CACHE_COHERENCE = "auto"
+    # The longest a worker trusts its caches without hearing from its listener: the staleness
+    # bound when the listener's connection dies silently. It proves itself 4 times as often.
+    CACHE_LISTENER_TRUST_SECONDS = 1.0
     CACHE_FAST_PATH = True  # answer cache hits before Flask (api/fastpath.py)
 
     # Browser origins (the clinic's website) allowed to read and run booking checks cross-origin.

@@ -1,12 +1,17 @@
-"""The database: declarative base, portable column types, engine and per-request session.
+"""The database: declarative base, portable column types, engines and per-request session.
 
 This is the one module that opens connections. Services receive the session from
-`get_session()` and decide when to commit.
+`get_session()` and decide when to commit. Beside the request pool there are two side
+channels, both in autocommit: `side_connector` (a small pool for one-query probes, returned
+after each use) and `direct_connector` (a connection of its own, outside any pool, for the read
+cache's listener). README "Connections" counts them against `max_connections`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -76,10 +82,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(url: str, echo: bool = False, **options: Any) -> Engine:
+def make_engine(url: str, echo: bool = False, autocommit: bool = False, **options: Any) -> Engine:
     """Create the engine; SQLite gets foreign keys enforced and WAL for concurrent readers."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, **options)
+        connect_args = {"timeout": 30} | options.pop("connect_args", {})
+        engine = create_engine(url, echo=echo, connect_args=connect_args, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -88,9 +95,20 @@ def make_engine(url: str, echo: bool = False, **options: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            if autocommit:
+                dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, **options)
+    engine = create_engine(url, echo=echo, pool_pre_ping=not autocommit, **options)
+    if autocommit:
+        event.listen(
+            engine, "connect", lambda dbapi_connection, _record: _psycopg_autocommit(dbapi_connection)
+        )
+    return engine
+
+
+def _psycopg_autocommit(dbapi_connection: Any) -> None:
+    dbapi_connection.autocommit = True
 
 
 def init_app(app: Flask) -> None:
@@ -98,25 +116,72 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {}
+    connect: dict[str, Any] = {}
     if url.startswith("postgresql"):
-        options = {
-            "connect_args": {
-                "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
-                # A silent network on an open connection: the kernel gives up instead of waiting.
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-                "tcp_user_timeout": app.config["DATABASE_STATEMENT_TIMEOUT_MS"],
-                "options": f"-c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_MS']}",
-            },
-            "pool_timeout": app.config["DATABASE_POOL_TIMEOUT"],
+        connect = {
+            "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
+            # A silent network on an open connection: the kernel gives up instead of waiting.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": app.config["DATABASE_STATEMENT_TIMEOUT_MS"],
+            "options": f"-c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_MS']}",
         }
-    engine = make_engine(url, echo=app.config["DATABASE_ECHO"], **options)
+    else:
+        connect = {"check_same_thread": False}  # side connections are shared under a lock
+    echo, timeout = app.config["DATABASE_ECHO"], app.config["DATABASE_POOL_TIMEOUT"]
+    engine = make_engine(url, echo, connect_args=connect, pool_timeout=timeout,
+                         pool_size=app.config["DATABASE_POOL_SIZE"],
+                         max_overflow=app.config["DATABASE_MAX_OVERFLOW"])  # fmt: skip
+    side = make_engine(url, echo, autocommit=True, connect_args=connect, pool_timeout=timeout,
+                       pool_size=1, max_overflow=app.config["DATABASE_SIDE_MAX_OVERFLOW"],
+                       pool_reset_on_return=None)  # fmt: skip
+    direct = make_engine(url, echo, autocommit=True, connect_args=connect, poolclass=NullPool)
     app.extensions["db_engine"] = engine
+    app.extensions["db_side_engine"] = side
+    app.extensions["db_direct_engine"] = direct
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
+    # Disposing of the app's engine (tests, shutdown) closes the side channels too.
+    event.listen(engine, "engine_disposed", lambda _engine: (side.dispose(), direct.dispose()))
+
+
+def side_connector(app: Flask) -> Callable[[], AbstractContextManager[Any]]:
+    """Checkouts from the side pool, for one short query in autocommit; returned after it, and
+    thrown away if the query failed (the next checkout connects afresh)."""
+    engine: Engine = app.extensions["db_side_engine"]
+
+    @contextmanager
+    def checkout() -> Iterator[Any]:
+        connection = engine.raw_connection()
+        try:
+            yield connection
+        except BaseException:
+            connection.invalidate()
+            raise
+        finally:
+            connection.close()
+
+    return checkout
+
+
+def direct_connector(app: Flask) -> Callable[[], Any]:
+    """Opens a connection of its own in autocommit, outside any pool; the caller closes it."""
+    engine: Engine = app.extensions["db_direct_engine"]
+    return engine.raw_connection
+
+
+def after_commit(app: Flask, flag: str, callback: Callable[[], None]) -> None:
+    """Call `callback` after each commit of a session whose transaction set `session.info[flag]`."""
+
+    def committed(session: Session) -> None:
+        if session.info.pop(flag, False):
+            callback()
+
+    factory = app.extensions["db_sessionmaker"]
+    event.listen(factory, "after_commit", committed)
+    event.listen(factory, "after_soft_rollback", lambda session, _previous: session.info.pop(flag, None))
 
 
 def get_engine() -> Engine:

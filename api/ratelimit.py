@@ -7,8 +7,9 @@ memory (per process) by default, Redis in production so they hold across workers
 The counting is the `limits` library's (fixed windows). Flask-Limiter, the extension built on
 it, resolved and injected its limits in about 250 µs a request, more than a whole cached read
 costs; the API's limits are three fixed ones, so each request makes one `hit` and one window
-read here (about 15 µs with memory storage). `api.fastpath` calls the same `RateLimits.hit`.
-As with Flask-Limiter's default limits, a client's count is kept per endpoint.
+read here (about 15 µs with memory storage). `api.readcache.middleware` counts its answers
+with the same `RateLimits.count`. As with Flask-Limiter's default limits, a client's count is
+kept per endpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, request
-from limits import RateLimitItem, parse
+from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
@@ -67,10 +68,13 @@ class RateLimits:
         self.booking = parse(str(config["RATE_LIMIT_BOOKING"]))
         self.authenticated = parse(str(config["RATE_LIMIT_AUTHENTICATED"]))
         self.auth_failures = parse(str(config["RATE_LIMIT_AUTH_FAILURES"]))
+        self.items = {"public": self.public, "booking": self.booking, "key": self.authenticated}
 
-    def hit(self, item: RateLimitItem, scope: str, client: str) -> Window | None:
-        """Count one request; None when the storage cannot be reached (the request goes ahead:
+    def count(self, kind: str, endpoint: str, client: str) -> Window | None:
+        """Count one request of `client` to `endpoint` against its `kind` of limit (`public`,
+        `booking` or `key`); None when the storage cannot be reached (the request goes ahead:
         reads must not depend on the limiter's Redis)."""
+        item, scope = self.items[kind], f"{kind}:{endpoint}"
         try:
             allowed = self.counter.hit(item, self.prefix, scope, client)
             reset, remaining = self.counter.get_window_stats(item, self.prefix, scope, client)
@@ -163,15 +167,15 @@ def _enforce() -> None:
     limits = rate_limits()
     client = client_key()
     if client.startswith("key:"):
-        item, scope = limits.authenticated, "key"
+        kind = "key"
     elif request.path == "/v1/booking-checks":
-        item, scope = limits.booking, "booking"
+        kind = "booking"
     else:
-        item, scope = limits.public, "public"
-    window = g.rate_limit = limits.hit(item, f"{scope}:{request.endpoint}", client)
+        kind = "public"
+    window = g.rate_limit = limits.count(kind, request.endpoint, client)
     if window is not None and not window.allowed:
         raise TooManyRequests(
-            f"Rate limit exceeded ({item}); wait and retry.",
+            f"Rate limit exceeded ({limits.items[kind]}); wait and retry.",
             headers={"Retry-After": window.retry_after()},
         )
 

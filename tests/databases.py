@@ -18,7 +18,6 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from api.cache_version import default_path
 from api.db import alembic_config
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL")
@@ -32,10 +31,7 @@ def on_postgresql() -> bool:
 def fresh_database(migrate: bool = True) -> Iterator[str]:
     """Yield the URL of a new, empty database (migrated to head unless `migrate` is false)."""
     with _new_database(migrate) as url:
-        try:
-            yield url
-        finally:
-            default_path(url).unlink(missing_ok=True)  # the apps' shared cache version
+        yield url
 
 
 @contextmanager

@@ -1,100 +1,50 @@
 """Booking checks: can these treatments be booked? Read-only, failing closed.
 
-Each treatment's booking facts are remembered per cache version in the per-process read cache,
-so a repeated check costs dictionary lookups, and a first one
-a single indexed lookup of only the treatments it names, whatever the catalogue's size. Never
-older than the last committed write.
+Answers come from the facts remembered at the current version (`api.booking.facts`), never older
+than the last write the worker heard of; a worker that cannot vouch for its version asks the
+database (`api.readcache`), and one that cannot reach it answers 503, never a guess.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from api.booking import facts as booking_facts
+from api.booking.facts import UNKNOWN, Facts, Ref
 from api.booking.rules import bookability
-from api.treatments.models import ExternalId, Treatment
-
-Ref = str | dict[str, str]
+from api.readcache.store import VersionedStore
 
 
-@dataclass(frozen=True)
-class Entry:
-    slug: str
-    status: str
-    requirements: list[Any]
-
-
-UNKNOWN = Entry("", "", [])  # remembered too, so an unknown name is not looked up again
-
-
-class Cache(Protocol):
-    def get(self, key: Any, version: Hashable) -> Any: ...
-    def put(self, key: Any, value: Any, version: Hashable) -> None: ...
-
-
-def check_booking(session: Session, cache: Cache, version: Hashable, refs: list[Ref]) -> dict[str, Any]:
+def check_booking(
+    session: Session, store: VersionedStore, version: Hashable, refs: list[Ref]
+) -> dict[str, Any]:
     """Answer each reference in request order; unknown ones are answered not bookable."""
-    keys = [_key(ref) for ref in refs]
-    entries = {key: cache.get(key, version) for key in set(keys)}
-    missing = [key for key, entry in entries.items() if entry is None]
-    if missing:
-        found = _look_up(session, missing)
-        for key in missing:
-            entries[key] = found.get(key, UNKNOWN)
-            cache.put(key, entries[key], version)
-    return _answer(refs, [entries[key] for key in keys])
+    return _answer(refs, booking_facts.recall(session, store, version, refs))
 
 
-def cached_answer(cache: Cache, version: Hashable, refs: list[Ref]) -> dict[str, Any] | None:
-    """The answer from remembered facts alone; None if any reference was never looked up (or
-    never passed validation: only checked references are remembered)."""
-    entries = [cache.get(_key(ref), version) for ref in refs]
-    return None if any(entry is None for entry in entries) else _answer(refs, entries)
+def remembered_answer(store: VersionedStore, version: Hashable, refs: list[Ref]) -> dict[str, Any] | None:
+    """The answer from remembered facts alone, or None if any reference must be looked up."""
+    found = booking_facts.remembered(store, version, refs)
+    return None if found is None else _answer(refs, found)
 
 
-def _answer(refs: list[Ref], entries: list[Entry]) -> dict[str, Any]:
-    results = [_result(ref, entry) for ref, entry in zip(refs, entries, strict=True)]
+def _answer(refs: list[Ref], found: list[Facts]) -> dict[str, Any]:
+    results = [_result(ref, facts) for ref, facts in zip(refs, found, strict=True)]
     return {"bookable": all(r["bookable"] for r in results), "results": results}
 
 
-def _key(ref: Ref) -> tuple[str, ...]:
-    return ("booking", ref) if isinstance(ref, str) else ("booking", ref["system"], ref["id"])
-
-
-def _look_up(session: Session, keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], Entry]:
-    """At most two indexed queries for the treatments named, by slug and by booking-system id."""
-    columns = (Treatment.slug, Treatment.status, Treatment.booking_requirements)
-    found: dict[tuple[str, ...], Entry] = {}
-    slugs = [key[1] for key in keys if len(key) == 2]
-    if slugs:
-        for row in session.execute(select(*columns).where(Treatment.slug.in_(slugs))):
-            found[("booking", row.slug)] = _entry(row)
-    pairs = [key[1:] for key in keys if len(key) == 3]
-    if pairs:
-        matches = or_(*(and_(ExternalId.system == s, ExternalId.external_id == i) for s, i in pairs))
-        query = select(ExternalId.system, ExternalId.external_id, *columns).join(Treatment).where(matches)
-        for row in session.execute(query):
-            found[("booking", row.system, row.external_id)] = _entry(row)
-    return found
-
-
-def _entry(row: Any) -> Entry:
-    return Entry(row.slug, row.status.value, list(row.booking_requirements))
-
-
-def _result(ref: Ref, entry: Entry) -> dict[str, Any]:
-    known = entry is not UNKNOWN
-    answer = bookability(entry.status if known else None)
+def _result(ref: Ref, facts: Facts) -> dict[str, Any]:
+    known = facts is not UNKNOWN
+    answer = bookability(facts.status if known else None)
     return {
         "treatment": ref,
-        "slug": entry.slug if known else None,
+        "slug": facts.slug if known else None,
         "bookable": answer.bookable,
-        "status": entry.status if known else None,
+        "status": facts.status if known else None,
         "reason": answer.reason,
         "message": answer.message,
-        "requirements": entry.requirements,
+        "requirements": facts.requirements,
     }

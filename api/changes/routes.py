@@ -9,6 +9,7 @@ from flask.views import MethodView
 from api.changes import service
 from api.changes.schemas import ChangePageSchema, ChangeQueryArgsSchema
 from api.db import get_session
+from api.readcache import cacheable
 from api.smorest import Blueprint
 
 blp = Blueprint(
@@ -19,6 +20,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Changes(MethodView):
+    @cacheable
     @blp.arguments(ChangeQueryArgsSchema, location="query")
     @blp.response(200, ChangePageSchema)
     def get(self, args: dict[str, Any]) -> Any:

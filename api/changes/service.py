@@ -7,8 +7,8 @@ commit order: a reader that has seen id N can never later see a smaller id appea
 the lock last, after every row lock the write needs, keeps it deadlock-free. SQLite allows one
 writer at a time, which gives the same order.
 
-Such a commit is also announced to the object in `session.info["public_writes"]` (the app's
-`api.cache_version.HostVersion`, when it has one): `begin_write` before it, `end_write` after.
+Such a transaction also sets `session.info[PUBLIC_WRITE]`, so the read cache of the writing
+process hears of it at its commit (`api.readcache`; other processes hear through NOTIFY).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ EVENT_TYPES = (
     "regulatory.created", "regulatory.updated", "regulatory.deleted",
 )  # fmt: skip
 _PENDING = "pending_change_events"
-_ANNOUNCED = "public_write_announced"
-PUBLIC_WRITES = "public_writes"  # session.info key: who hears of commits that carry events
+PUBLIC_WRITE = "public_write"  # session.info flag: this transaction carries change events
 
 
 def record_change(session: Session, event_type: str, slug: str, data: dict[str, Any]) -> None:
@@ -49,10 +48,7 @@ def _write_pending_events(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
     session.add_all(pending)
     _queue_webhook_deliveries(session, pending)
-    listener = session.info.get(PUBLIC_WRITES)
-    if listener is not None:
-        listener.begin_write()
-        session.info[_ANNOUNCED] = True
+    session.info[PUBLIC_WRITE] = True
 
 
 def _queue_webhook_deliveries(session: Session, events: list[ChangeEvent]) -> None:
@@ -76,17 +72,9 @@ def _queue_webhook_deliveries(session: Session, events: list[ChangeEvent]) -> No
     )
 
 
-@event.listens_for(Session, "after_commit")
-def _announce_commit(session: Session) -> None:
-    if session.info.pop(_ANNOUNCED, False):
-        session.info[PUBLIC_WRITES].end_write()
-
-
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending_events(session: Session, _previous_transaction: Any) -> None:
     session.info.pop(_PENDING, None)
-    if session.info.pop(_ANNOUNCED, False):
-        session.info[PUBLIC_WRITES].end_write()
 
 
 def list_changes(session: Session, after: int, limit: int) -> list[ChangeEvent]:

@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
 from api.db import get_session
+from api.readcache import cacheable, uncacheable
 from api.reviews import service
 from api.reviews.schemas import (
     DueReviewsSchema,
@@ -28,6 +29,7 @@ blp = Blueprint(
 
 @blp.route("/treatments/<slug>/reviews")
 class TreatmentReviews(MethodView):
+    @cacheable
     @blp.response(200, ReviewSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
@@ -53,6 +55,7 @@ class TreatmentReviews(MethodView):
 
 @blp.route("/reviews/due")
 class ReviewsDue(MethodView):
+    @uncacheable("editors only, and it depends on today's date")
     @blp.requires_role("editor")
     @blp.arguments(ReviewsDueQueryArgsSchema, location="query")
     @blp.response(200, DueReviewsSchema)

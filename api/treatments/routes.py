@@ -8,7 +8,6 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
-from api.cache import http_date, negotiate
 from api.db import get_session
 from api.http import (
     ETAG_HEADER,
@@ -16,6 +15,7 @@ from api.http import (
     if_match,
     json_response,
 )
+from api.readcache import cacheable, http_date, negotiate, uncacheable
 from api.rules import current_rules
 from api.smorest import Blueprint, link
 from api.treatments import service
@@ -101,6 +101,7 @@ def _entry_response(schema: Any, entry: Any, status: int = 200) -> Response:
 
 @blp.route("")
 class Treatments(MethodView):
+    @cacheable
     @blp.arguments(TreatmentQueryArgsSchema, location="query")
     @blp.response(200, TreatmentPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
@@ -139,6 +140,7 @@ class TreatmentBySlug(MethodView):
         content_type="application/ld+json",
         schema=JsonLdSchema,
     )
+    @cacheable
     @blp.alt_response(304, description="Not modified: your copy is current.")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(responses=READ_TREATMENT_LINKS)
@@ -180,6 +182,7 @@ class TreatmentBySlug(MethodView):
 
 @blp.route("/<slug>/decisions")
 class TreatmentDecisions(MethodView):
+    @cacheable
     @blp.response(200, DecisionSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
@@ -206,6 +209,7 @@ class TreatmentDecisions(MethodView):
 
 @blp.route("/<slug>/studies")
 class TreatmentStudies(MethodView):
+    @cacheable
     @blp.response(200, StudySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
@@ -225,6 +229,7 @@ class TreatmentStudies(MethodView):
 
 @blp.route("/<slug>/studies/<int(max=2147483647):study_id>")
 class TreatmentStudyById(MethodView):
+    @cacheable
     @blp.response(200, StudySchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str, study_id: int) -> Response:
@@ -258,6 +263,7 @@ class TreatmentStudyById(MethodView):
 
 @blp.route("/<slug>/regulatory")
 class TreatmentRegulatory(MethodView):
+    @cacheable
     @blp.response(200, RegulatoryStatusSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
@@ -277,6 +283,7 @@ class TreatmentRegulatory(MethodView):
 
 @blp.route("/<slug>/regulatory/<int(max=2147483647):entry_id>")
 class TreatmentRegulatoryById(MethodView):
+    @cacheable
     @blp.response(200, RegulatoryStatusSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str, entry_id: int) -> Response:
@@ -310,6 +317,7 @@ class TreatmentRegulatoryById(MethodView):
 
 @blp.route("/<slug>/audit")
 class TreatmentAudit(MethodView):
+    @uncacheable("editors only: the audit trail is not public")
     @blp.requires_role("editor")
     @blp.arguments(AuditQueryArgsSchema, location="query")
     @blp.response(200, AuditRecordSchema(many=True))

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from api.db import get_session, utcnow
 from api.http import ETAG_HEADER, IF_MATCH_PARAMETER, if_match, json_response
+from api.readcache import uncacheable
 from api.smorest import Blueprint, link
 from api.webhooks import service
 from api.webhooks.schemas import (
@@ -66,6 +67,7 @@ def _subscription_response(schema: Any, subscription: Any, status: int = 200) ->
 
 @blp.route("")
 class Webhooks(MethodView):
+    @uncacheable("admins only")
     @blp.requires_role("admin")
     @blp.response(200, WebhookSchema(many=True))
     def get(self) -> Any:
@@ -88,6 +90,7 @@ class Webhooks(MethodView):
 
 @blp.route(f"/{WEBHOOK_ID}")
 class WebhookById(MethodView):
+    @uncacheable("admins only")
     @blp.requires_role("admin")
     @blp.response(200, WebhookSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -124,6 +127,7 @@ class WebhookById(MethodView):
 
 @blp.route(f"/{WEBHOOK_ID}/deliveries")
 class WebhookDeliveries(MethodView):
+    @uncacheable("admins only")
     @blp.requires_role("admin")
     @blp.arguments(DeliveryQueryArgsSchema, location="query")
     @blp.response(200, DeliverySchema(many=True))

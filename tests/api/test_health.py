@@ -9,8 +9,14 @@ def test_live_answers_ok(client):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_ready_checks_the_database(client):
-    assert client.get("/health/ready").get_json() == {"status": "ok"}
+def test_ready_checks_the_database_and_says_how_the_caches_hear_of_writes(client, app):
+    ready = client.get("/health/ready").get_json()
+    assert ready["status"] == "ok"
+    postgresql = app.extensions["db_engine"].dialect.name == "postgresql"
+    expected = "listen" if postgresql else "sqlite-data-version"
+    assert ready["cache"]["coherence"] == expected and ready["cache"]["trusted"] is True
+    if postgresql:
+        assert ready["cache"]["listener"] == "confirmed"
 
 
 def test_ready_is_503_problem_when_the_database_is_unreachable(tmp_path):

@@ -33,7 +33,6 @@ from werkzeug.serving import make_server
 from api import create_app
 from api.api_keys.models import Role
 from api.api_keys.service import create_key
-from api.cache_version import default_path
 from api.changes.service import FEED_LOCK_KEY
 from api.db import get_session
 from tests.databases import fresh_database, on_postgresql
@@ -78,8 +77,6 @@ def outage_app(database_url: str, proxy: FaultProxy) -> Iterator[Flask]:
     app = create_app(
         {
             "DATABASE_URL": through_proxy,
-            # The same database as the direct URL: the same cache version (and its cleanup).
-            "CACHE_HOST_FILE": str(default_path(database_url)),
             "DATABASE_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
             "DATABASE_STATEMENT_TIMEOUT_MS": STATEMENT_TIMEOUT_MS,
             "DATABASE_POOL_TIMEOUT": 1,
@@ -273,6 +270,16 @@ def report(title: str, rows: list[tuple[str, int, float]]) -> None:
 # --- every endpoint during an outage, then recovery ------------------------------------------
 
 
+def until_caches_distrusted(app: Flask) -> None:
+    """Wait for the worker to stop vouching for its caches (its listener's connection was cut):
+    from then on every answer needs the database. Until then the caches are as fresh as the
+    bound promises, and nothing can be written while the database is away."""
+    deadline = time.monotonic() + 2 * app.config["CACHE_LISTENER_TRUST_SECONDS"]
+    while app.extensions["readcache"].coherence.version() is not None:
+        assert time.monotonic() < deadline, "the worker still trusts its caches"
+        time.sleep(0.01)
+
+
 def test_the_requests_cover_every_route_that_reads_the_database(outage_app, world):
     assert covered(outage_app, calls(world)) == database_routes(outage_app)
 
@@ -288,6 +295,7 @@ def test_every_endpoint_answers_503_in_bounded_time_and_the_same_app_recovers(
     before = table_counts(direct)
 
     proxy.down() if mode == DOWN else proxy.blackhole()
+    until_caches_distrusted(outage_app)
     answers = sweep(outage_app, requests)
     live, live_seconds = Call("live", "GET", "/health/live").send(outage_app)
     spec, _ = Call("openapi", "GET", "/v1/openapi.json").send(outage_app)
@@ -334,6 +342,7 @@ def test_booking_checks_never_answer_bookable_during_an_outage(outage_app, world
     response, _ = check.send(outage_app)
     assert response.get_json()["bookable"] is True  # approved, while the database is up
     with proxy.outage(mode):
+        until_caches_distrusted(outage_app)
         answers = [check.send(outage_app) for _ in range(3)]
     for response, seconds in answers:
         assert response.status_code == 503 and seconds < BOUND
