@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LISTENER_NAME = "tpa-cache-listener"  # application_name of direct connections (PostgreSQL)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -137,7 +138,9 @@ def init_app(app: Flask) -> None:
     side = make_engine(url, echo, autocommit=True, connect_args=connect, pool_timeout=timeout,
                        pool_size=1, max_overflow=app.config["DATABASE_SIDE_MAX_OVERFLOW"],
                        pool_reset_on_return=None)  # fmt: skip
-    direct = make_engine(url, echo, autocommit=True, connect_args=connect, poolclass=NullPool)
+    # Named, so an operator (or a test) can tell the cache listeners apart in pg_stat_activity.
+    named = connect | ({"application_name": LISTENER_NAME} if url.startswith("postgresql") else {})
+    direct = make_engine(url, echo, autocommit=True, connect_args=named, poolclass=NullPool)
     app.extensions["db_engine"] = engine
     app.extensions["db_side_engine"] = side
     app.extensions["db_direct_engine"] = direct

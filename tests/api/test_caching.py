@@ -117,3 +117,63 @@ def test_writes_are_not_open_cross_origin(website_app):
     )  # fmt: skip
     assert "PATCH" not in preflight.headers.get("Access-Control-Allow-Methods", "")
     assert "authorization" not in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
+
+
+@pytest.mark.parametrize(
+    "origin", [{}, {"Origin": "https://clinic.example"}, {"Origin": "https://evil.example"}]
+)
+@pytest.mark.parametrize("path", PUBLIC_READS)
+def test_with_cors_configured_public_answers_vary_on_origin(website_app, catalogue, path, origin):
+    """A shared cache must not hand the clinic's site an answer stored without its CORS header."""
+    client = website_app.test_client()
+    first = client.get(path, headers=origin)
+    again = client.get(path, headers=origin)  # answered from the cache (or before Flask)
+    revalidated = client.get(path, headers=origin | {"If-None-Match": first.headers["ETag"]})
+    for response in (first, again, revalidated):
+        assert response.status_code in {200, 304}
+        assert {"Accept", "Origin"} <= {v.strip() for v in response.headers["Vary"].split(",")}, path
+
+
+def test_without_cors_public_answers_vary_on_accept_only(client, catalogue):
+    assert client.get("/v1/treatments").headers["Vary"] == "Accept"
+
+
+# --- cacheability is declared on each route ---------------------------------------------------
+
+# Routes the app does not write itself: Flask's static files, and flask-smorest's spec and docs.
+NOT_OURS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+
+
+def undeclared_gets(app):
+    from api.readcache.declare import declaration
+
+    gets = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ())}
+    return sorted(e for e in gets - NOT_OURS if declaration(app.view_functions[e]) is None)
+
+
+def test_every_get_declares_whether_the_read_cache_serves_it(app):
+    """A new GET must say `@cacheable` or `@uncacheable("why")`: forgetting would silently lose
+    its ETag, its 304s and its place on the fast path."""
+    assert undeclared_gets(app) == []
+
+
+def test_a_get_that_declares_nothing_is_found(app):
+    from flask import Flask
+
+    from api.readcache import cacheable, uncacheable
+
+    other = Flask("declarations")
+    other.add_url_rule("/said-yes", "yes", cacheable(lambda: "yes"))
+    other.add_url_rule("/said-no", "no", uncacheable("varies per client")(lambda: "no"))
+    other.add_url_rule("/said-nothing", "nothing", lambda: "nothing")
+    assert undeclared_gets(other) == ["nothing"]
+
+
+def test_the_cacheable_routes_are_exactly_the_public_reads(app):
+    from api.readcache.declare import cacheable_endpoints
+
+    assert cacheable_endpoints(app) == {
+        "treatments.Treatments", "treatments.TreatmentBySlug", "treatments.TreatmentDecisions",
+        "treatments.TreatmentStudies", "treatments.TreatmentStudyById", "treatments.TreatmentRegulatory",
+        "treatments.TreatmentRegulatoryById", "changes.Changes", "reviews.TreatmentReviews",
+    }  # fmt: skip

@@ -103,6 +103,22 @@ def test_revalidation_before_flask_answers_304_with_flasks_headers(make_app, cat
     assert comparable(fast) == comparable(flask_only)
 
 
+@pytest.mark.parametrize(("path", "headers"), READS)
+def test_after_a_write_revalidations_are_recorded_from_a_304_and_then_replayed(
+    make_app, catalogue, auth, path, headers
+):
+    """Clients that only revalidate never fetch a 200: the 304 Flask gives them is recorded too."""
+    app = make_app()
+    client = app.test_client()
+    conditional = headers | {"If-None-Match": client.get(path, headers=headers).headers["ETag"]}
+    app.extensions["readcache"].forget()  # as any write does: every recording is void
+    with FlaskCalls(app) as flask_calls:
+        answers = [client.get(path, headers=conditional) for _ in range(3)]
+    assert [a.status_code for a in answers] == [304] * 3
+    assert flask_calls.count == 1
+    assert comparable(answers[2]) == comparable(answers[0])
+
+
 def test_the_request_id_is_echoed_or_replaced_as_flask_does(make_app, catalogue):
     app = make_app()
     client = app.test_client()
