@@ -72,19 +72,25 @@ class DataVersion:
         self.connect = connect
         self.lock = threading.Lock()
         self.connection: Any = None
-        self.pid = os.getpid()
+        self.connections = 0  # opened so far: part of the version, as data_version is per connection
+        alive = weakref.ref(self)  # a forked worker opens a connection of its own
+        os.register_at_fork(after_in_child=lambda: (source := alive()) and source._forked())
+
+    def _forked(self) -> None:
+        self.lock, self.connection = threading.Lock(), None
 
     def version(self) -> Hashable | None:
         with self.lock:
             try:
-                if self.connection is None or self.pid != os.getpid():
-                    self.connection, self.pid = self.connect(), os.getpid()
+                if self.connection is None:
+                    self.connection = self.connect()
+                    self.connections += 1
                 (value,) = self.connection.execute("PRAGMA data_version").fetchone()
             except Exception:  # the file is unreadable: ask the database, which answers 503
                 log.warning("SQLite data_version unavailable", exc_info=True)
                 self._drop()
                 return None
-            return ("sqlite", id(self.connection), value)
+            return ("sqlite", self.connections, value)
 
     def wrote(self) -> None:
         pass  # a commit on any other connection changes data_version
