@@ -67,6 +67,11 @@ soak: $(BIN)/.installed ## Readers, booking checks and writers at once on gunico
 
 # Contract fuzzing (tests/contract/run_schemathesis.sh, schemathesis.toml; README "Contract fuzzing").
 # Needs the PostgreSQL server of CONTRACT_DATABASE_SERVER (default 127.0.0.1:5432, user postgres).
+# SEED: empty for the pinned seed CI uses (in tests/contract/run_schemathesis.sh), `random` for a
+# new draw each run (the hunt: its summary prints the seed), or an integer to replay one:
+# make contract SEED=random, make contract SEED=12345. Only the command line sets it (`=`, not `?=`:
+# a SEED in the environment does not unpin the default run).
 .PHONY: contract
+SEED =
 contract: $(BIN)/.installed ## schemathesis over every operation, stateful too, on gunicorn + PostgreSQL (≤ 5 min)
-	tests/contract/run_schemathesis.sh
+	CONTRACT_SEED='$(SEED)' tests/contract/run_schemathesis.sh

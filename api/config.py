@@ -14,6 +14,7 @@ class Config:
     DATABASE_ECHO = False
 
     MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB; larger bodies answer 413
+    MAX_URI_LENGTH = 8190  # longer request URIs answer 414 (gunicorn's own line limit is lifted)
 
     # Evidence rules (see README, "Evidence rules")
     EVIDENCE_SMALL_STUDY_PARTICIPANTS = 100  # fewer than this is a "small" study

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
@@ -43,6 +43,10 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
+
+
+class UriTooLong(DomainError):
+    status, slug, title = 414, "uri-too-long", "URI too long"
 
 
 class InvalidInput(DomainError):
@@ -178,7 +182,17 @@ def handle_unexpected(error: Exception) -> Response:
     return handle_http_exception(InternalServerError())
 
 
+def _refuse_long_uris() -> None:
+    """gunicorn (`gunicorn.conf.py`) lets any request line through, so that an over-long one is
+    refused here, as problem+json, and not with the server's own HTML page."""
+    uri = request.environ.get("RAW_URI") or request.full_path
+    limit = current_app.config["MAX_URI_LENGTH"]
+    if len(uri) > limit:
+        raise UriTooLong(f"The request's URI is longer than {limit} characters.")
+
+
 def register(app: Flask) -> None:
+    app.before_request(_refuse_long_uris)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):

@@ -69,6 +69,7 @@ RETRY_AFTER = {
 RESPONSE_DETAILS: dict[int, dict[str, Any]] = {
     400: {"description": "The body is not JSON, or is empty."},
     413: {"description": "The body is larger than the configured limit (1 MiB)."},
+    414: {"description": "The request's URI is longer than the configured limit (8190 characters)."},
     415: {"description": "The body is not `application/json`."},
     429: {
         "description": (
@@ -152,8 +153,10 @@ def link(path: str, method: str, parameters: Mapping[str, str], description: str
 
 
 class Blueprint(BaseBlueprint):
-    # Answered by any operation: the rate limits (429) and a database outage (503).
-    COMMON_RESPONSES: Mapping[int, str] = {429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE"}
+    # Answered by any operation: an over-long URI (414), the rate limits (429), a database outage (503).
+    COMMON_RESPONSES: Mapping[int, str] = {
+        414: "REQUEST_URI_TOO_LONG", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
+    }  # fmt: skip
 
     def __init__(self, *args: Any, common_responses: Mapping[int, str] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -243,3 +243,19 @@ def test_while_the_database_is_unreachable_and_after_no_check_says_bookable_for_
     assert after[-1][1:] == (200, False)  # and it recovers without a restart
     until_trusted_again(hosts)
     hosts.warm(SLUGS[23])
+
+
+def test_an_over_long_uri_is_our_problem_not_gunicorns_html_page(hosts):
+    """Found by contract fuzzing with a random seed: gunicorn answered its own HTML 414."""
+    for length in (5_000, 9_000, 20_000):
+        request = urllib.request.Request(f"http://127.0.0.1:{hosts.b}/v1/treatments?q={'a' * length}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                status, content_type = response.status, response.headers["Content-Type"]
+        except urllib.error.HTTPError as error:
+            with error:
+                status, content_type = error.code, error.headers["Content-Type"]
+        if length < 8_190:
+            assert status == 422 and content_type == "application/problem+json"  # q is bounded
+        else:
+            assert status == 414 and content_type == "application/problem+json"
