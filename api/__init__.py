@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, db, errors, observability, ratelimit, readcache
 from api.config import Config, env_overrides
+from api.http import BoundedBody
 from api.idempotency import service as idempotency
 from api.rules import Rules
 from api.smorest import Api
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
+    app.wsgi_app = BoundedBody(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

@@ -1,7 +1,8 @@
-"""Response helpers: JSON bodies with ETags, and 304s that never build a body"""
+"""Response helpers: JSON bodies with ETags, 304s that never build a body, and bounded bodies"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import orjson
@@ -33,3 +34,25 @@ def json_response(
 
 def if_match() -> str | None:
     return request.headers.get("If-Match")
+
+
+class BoundedBody:
+    """WSGI middleware: a body sent without a Content-Length (`Transfer-Encoding: chunked`) is
+    read here, at most one byte past `MAX_CONTENT_LENGTH`, and handed on with its length. Flask
+    then refuses one over the limit with its 413, as it does a declared length; Werkzeug alone
+    would cut such a stream at the limit and let the view parse the truncated bytes."""
+
+    def __init__(self, wsgi_app: Any, limit: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if (
+            not environ.get("CONTENT_LENGTH")
+            and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            body = environ["wsgi.input"].read(self.limit + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING")
+        return self.wsgi_app(environ, start_response)

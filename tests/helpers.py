@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import orjson
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
@@ -74,3 +83,56 @@ def serving(app: Any) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(30)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(port: int, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None):
+    data = orjson.dumps(payload) if payload is not None else None
+    headers = {"Content-Type": "application/json"} | (headers or {})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, orjson.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, orjson.loads(error.read() or b"null")
+
+
+@contextmanager
+def gunicorn(database_url: str, tmpdir: str | None = None, **settings: str) -> Iterator[int]:
+    """A gunicorn server with default settings (no rate limits, no access log) but `settings`
+    (`TPA_*` values), from the repository (so `gunicorn.conf.py` applies), on a free port."""
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": database_url, "TPA_RATELIMIT_ENABLED": "false",
+                        "TPA_LOG_REQUESTS": "false", "TPA_LOG_LEVEL": "CRITICAL"}  # fmt: skip
+    env |= ({"TMPDIR": tmpdir} if tmpdir else {}) | {f"TPA_{name}": value for name, value in settings.items()}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(WORKERS),
+         "--bind", f"127.0.0.1:{port}", "api:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call(port, "GET", "/health/live")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -10,21 +10,16 @@ cannot confirm answers 503, never `bookable: true`.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -35,60 +30,11 @@ from api.api_keys.service import create_key
 from api.db import LISTENER_NAME, get_session
 from tests.databases import fresh_database, on_postgresql
 from tests.faultproxy import FaultProxy
-from tests.helpers import add_treatment, approval, study
+from tests.helpers import WORKERS, add_treatment, approval, call, gunicorn, study
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = 2
 BOUND = 2.0  # seconds after a commit by which every server reflects it
 SLUGS = [f"approved-{n}" for n in range(24)]
 WITHDRAWAL = {"status": "withdrawn", "reason": "A safety signal is under review."}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(port: int, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None):
-    data = orjson.dumps(payload) if payload is not None else None
-    headers = {"Content-Type": "application/json"} | (headers or {})
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, orjson.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, orjson.loads(error.read() or b"null")
-
-
-@contextmanager
-def gunicorn(database_url: str, tmpdir: str) -> Iterator[int]:
-    """A server with default settings (no rate limits, no access log), on a free port."""
-    port = free_port()
-    env = os.environ | {"DATABASE_URL": database_url, "TMPDIR": tmpdir, "TPA_RATELIMIT_ENABLED": "false",
-                        "TPA_LOG_REQUESTS": "false", "TPA_LOG_LEVEL": "CRITICAL"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(WORKERS),
-         "--bind", f"127.0.0.1:{port}", "api:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if call(port, "GET", "/health/live")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @dataclass
