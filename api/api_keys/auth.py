@@ -33,10 +33,16 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 
 def authenticate(needed: Role) -> Actor:
-    check_auth_failures()
+    """The key's holder, if the key is valid and has the role.
+
+    The key is checked first: a valid key is never refused because of failures from its address
+    (behind a proxy, or on a shared network, one guesser would otherwise lock every writer out).
+    The failure limit only throttles guessing: an invalid key over it answers 429, not 401.
+    """
     try:
         key = _verified_key()
     except Unauthenticated:
+        check_auth_failures()
         note_auth_failure()
         raise
     if not key.role.includes(needed):

@@ -69,14 +69,21 @@ def test_authenticated_clients_get_their_own_higher_limit(limited, auth):
     assert client.get("/v1/treatments").status_code == 200  # the address's own budget is untouched
 
 
-def test_repeated_bad_keys_are_limited_even_for_a_later_good_key(limited, auth):
+BAD_KEY = {"Authorization": "Bearer tpa_" + "x" * 43}
+
+
+def test_repeated_bad_keys_are_limited_but_a_valid_key_never_is(limited, auth):
     client = limited(RATE_LIMIT_PUBLIC="100/minute").test_client()
-    bad = {"Authorization": "Bearer tpa_" + "x" * 43}
-    assert [client.post("/v1/treatments", json={}, headers=bad).status_code for _ in range(2)] == [401, 401]
-    refused = client.post("/v1/treatments", json={}, headers=bad)
+    assert [client.post("/v1/treatments", json={}, headers=BAD_KEY).status_code for _ in range(2)] == [
+        401,
+        401,
+    ]
+    refused = client.post("/v1/treatments", json={}, headers=BAD_KEY)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"]
-    assert client.post("/v1/treatments", json={}, headers=auth("editor")).status_code == 429
+    # The same address, over its failure limit: a valid key still reaches its route (422: empty body).
+    assert client.post("/v1/treatments", json={}, headers=auth("editor")).status_code == 422
+    assert client.post("/v1/treatments", json={}, headers=BAD_KEY).status_code == 429
 
 
 def test_health_checks_are_never_limited(limited):
@@ -107,6 +114,25 @@ def test_limits_hold_across_workers_through_redis(limited):
         worker.get("/v1/treatments").status_code for worker in (worker_a, worker_b, worker_a, worker_b)
     ]
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.skipif(
+    not redis_available() and not os.environ.get("REQUIRE_REDIS"), reason="needs the Redis on 127.0.0.1:6379"
+)
+def test_the_failure_limit_holds_across_workers_through_redis(limited, auth):
+    prefix = f"tpa-test-{uuid.uuid4().hex[:8]}"
+    shared = {
+        "RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": prefix,
+        "RATE_LIMIT_PUBLIC": "100/minute",
+    }
+    worker_a, worker_b = limited(**shared).test_client(), limited(**shared).test_client()
+    statuses = [
+        w.post("/v1/treatments", json={}, headers=BAD_KEY).status_code for w in (worker_a, worker_b, worker_a)
+    ]
+    assert statuses == [401, 401, 429]
+    assert worker_b.post("/v1/treatments", json={}, headers=BAD_KEY).status_code == 429
+    assert worker_b.post("/v1/treatments", json={}, headers=auth("editor")).status_code == 422
 
 
 def test_retry_after_is_only_on_refusals_and_never_overrides_a_503s(limited):
