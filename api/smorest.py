@@ -18,12 +18,14 @@ from apispec.ext.marshmallow import OpenAPIConverter
 from flask import request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
+from flask_smorest import abort
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.routing import BaseConverter
 
 from api import errors
 from api.errors import PROBLEM_MEDIA_TYPE
-from api.fields import openapi_properties
+from api.fields import SLUG_PATTERN, openapi_properties
 
 
 class FieldErrorSchema(ma.Schema):
@@ -108,6 +110,13 @@ class MarshmallowPlugin(BaseMarshmallowPlugin):
     Converter = Converter
 
 
+class SlugConverter(BaseConverter):
+    """`<slug:slug>`: only what a slug can be matches; anything else (a NUL byte, which
+    PostgreSQL refuses in text, capitals, spaces) is a 404 before any query."""
+
+    regex = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all: each operation lists its statuses
@@ -115,6 +124,11 @@ class Api(BaseApi):
     def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None, **kwargs: Any):
         spec_kwargs = {"marshmallow_plugin": MarshmallowPlugin(), **(spec_kwargs or {})}
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        if app is not None:
+            app.url_map.converters["slug"] = SlugConverter
+            self.register_converter(
+                SlugConverter, lambda _converter: {"type": "string", "pattern": SLUG_PATTERN}
+            )
 
     def handle_http_exception(self, error: Any) -> Any:
         return errors.handle_http_exception(error)
@@ -127,6 +141,29 @@ class Api(BaseApi):
             response.update(RESPONSE_DETAILS.get(status, {}))
             prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
+
+
+def _once_each(schema: Any, parse: Callable[..., Any]) -> Callable[..., Any]:
+    """`parse`, after refusing a scalar query parameter given more than once: webargs would
+    quietly take one of the values (`?limit=1&limit=2`)."""
+    fields = (schema() if isinstance(schema, type) else schema).fields
+    scalars = {
+        field.data_key or name for name, field in fields.items() if not isinstance(field, ma.fields.List)
+    }
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        parsed = parse(func)
+
+        @functools.wraps(parsed)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            repeated = sorted(name for name in scalars if len(request.args.getlist(name)) > 1)
+            if repeated:
+                abort(422, messages={"query": {name: ["Give this parameter once."] for name in repeated}})
+            return parsed(*args, **kw)
+
+        return wrapper
+
+    return decorator
 
 
 def require_json_body() -> None:
@@ -171,8 +208,11 @@ class Blueprint(BaseBlueprint):
         return doc
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
-        """flask-smorest's `arguments`; a JSON body must also be JSON (415) and present (400)."""
+        """flask-smorest's `arguments`; a JSON body must also be JSON (415) and present (400),
+        and a query parameter that takes one value must be given once (422)."""
         parse = super().arguments(schema, location=location, **kwargs)
+        if location == "query":
+            return _once_each(schema, parse)
         if location != "json":
             return parse
 

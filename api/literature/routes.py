@@ -40,7 +40,7 @@ IMPORT_BODY = {
 }
 
 
-@blp.route("/<slug>/studies/import")
+@blp.route("/<slug:slug>/studies/import")
 class TreatmentStudiesImport(MethodView):
     @blp.requires_role("editor")
     @blp.doc(requestBody=IMPORT_BODY)

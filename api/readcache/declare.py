@@ -1,6 +1,6 @@
 """Which GETs the read cache serves, declared on the route itself.
 
-    @blp.route("/<slug>")
+    @blp.route("/<slug:slug>")
     class TreatmentBySlug(MethodView):
         @cacheable
         @blp.response(200, TreatmentSchema)

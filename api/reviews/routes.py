@@ -27,7 +27,7 @@ blp = Blueprint(
 )
 
 
-@blp.route("/treatments/<slug>/reviews")
+@blp.route("/treatments/<slug:slug>/reviews")
 class TreatmentReviews(MethodView):
     @cacheable
     @blp.response(200, ReviewSchema(many=True))

@@ -129,7 +129,7 @@ class Treatments(MethodView):
         return _treatment_response(treatment, 201)
 
 
-@blp.route("/<slug>")
+@blp.route("/<slug:slug>")
 class TreatmentBySlug(MethodView):
     @blp.doc(parameters=[IF_NONE_MATCH])
     @blp.response(200, TreatmentSchema, headers=ETAG_HEADER)
@@ -180,7 +180,7 @@ class TreatmentBySlug(MethodView):
         return _treatment_response(treatment)
 
 
-@blp.route("/<slug>/decisions")
+@blp.route("/<slug:slug>/decisions")
 class TreatmentDecisions(MethodView):
     @cacheable
     @blp.response(200, DecisionSchema(many=True))
@@ -207,7 +207,7 @@ class TreatmentDecisions(MethodView):
         return service.record_decision(get_session(), slug, data, current_actor(), current_rules())
 
 
-@blp.route("/<slug>/studies")
+@blp.route("/<slug:slug>/studies")
 class TreatmentStudies(MethodView):
     @cacheable
     @blp.response(200, StudySchema(many=True))
@@ -227,7 +227,7 @@ class TreatmentStudies(MethodView):
         return _entry_response(StudySchema(), study, 201)
 
 
-@blp.route("/<slug>/studies/<int(max=2147483647):study_id>")
+@blp.route("/<slug:slug>/studies/<int(max=2147483647):study_id>")
 class TreatmentStudyById(MethodView):
     @cacheable
     @blp.response(200, StudySchema, headers=ETAG_HEADER)
@@ -261,7 +261,7 @@ class TreatmentStudyById(MethodView):
         service.delete_study(get_session(), slug, study_id, if_match(), current_actor(), current_rules())
 
 
-@blp.route("/<slug>/regulatory")
+@blp.route("/<slug:slug>/regulatory")
 class TreatmentRegulatory(MethodView):
     @cacheable
     @blp.response(200, RegulatoryStatusSchema(many=True))
@@ -281,7 +281,7 @@ class TreatmentRegulatory(MethodView):
         return _entry_response(RegulatoryStatusSchema(), entry, 201)
 
 
-@blp.route("/<slug>/regulatory/<int(max=2147483647):entry_id>")
+@blp.route("/<slug:slug>/regulatory/<int(max=2147483647):entry_id>")
 class TreatmentRegulatoryById(MethodView):
     @cacheable
     @blp.response(200, RegulatoryStatusSchema, headers=ETAG_HEADER)
@@ -315,7 +315,7 @@ class TreatmentRegulatoryById(MethodView):
         service.delete_regulatory(get_session(), slug, entry_id, if_match(), current_actor(), current_rules())
 
 
-@blp.route("/<slug>/audit")
+@blp.route("/<slug:slug>/audit")
 class TreatmentAudit(MethodView):
     @uncacheable("editors only: the audit trail is not public")
     @blp.requires_role("editor")

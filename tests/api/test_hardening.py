@@ -125,3 +125,53 @@ def test_wrong_content_types_on_writes_are_refused(client, auth, content_type):
     response = client.post("/v1/treatments", data='{"slug": "x"}', content_type=content_type, headers=auth())
     assert 400 <= response.status_code < 500
     assert response.mimetype == "application/problem+json"
+
+
+def slug_routes(app):
+    """Every route with a slug in its path, each method, the slug given as `x%00`."""
+    for rule in app.url_map.iter_rules():
+        if "<slug:slug>" in rule.rule:
+            path = rule.rule.replace("<slug:slug>", "x%00")
+            path = path.replace("<int(max=2147483647):study_id>", "1").replace(
+                "<int(max=2147483647):entry_id>", "1"
+            )
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield method, path
+
+
+def test_a_nul_byte_in_a_slug_is_404_on_every_slug_route(app, client, auth):
+    """PostgreSQL refuses NUL in text: it answered 500, without a key. No slug holds one."""
+    headers = auth("admin") | {"If-Match": '"x"'}
+    routes = list(slug_routes(app))
+    assert len(routes) >= 15
+    for method, path in routes:
+        response = client.open(path, method=method, headers=headers, json={} if method != "GET" else None)
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert response.mimetype == "application/problem+json"
+
+
+def query_routes(client):
+    """GET routes whose query string has scalar parameters, with each one named."""
+    spec = client.get("/v1/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        get = operations.get("get", {})
+        scalars = [
+            p["name"]
+            for p in get.get("parameters", [])
+            if p["in"] == "query" and p["schema"].get("type") != "array"
+        ]
+        for name in scalars:
+            yield path.replace("{slug}", "botox").replace("{webhook_id}", "1"), name
+
+
+def test_a_scalar_query_parameter_given_twice_is_422_on_every_route(app, client, auth):
+    routes = list(query_routes(client))
+    assert len(routes) >= 10
+    for path, name in routes:
+        response = client.get(f"{path}?{name}=1&{name}=2", headers=auth("admin"))
+        assert response.status_code == 422, (path, name, response.status_code)
+        assert {
+            "location": "query",
+            "field": name,
+            "message": "Give this parameter once.",
+        } in response.get_json()["errors"]
