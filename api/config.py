@@ -36,6 +36,9 @@ class Config:
     DATABASE_CONNECT_TIMEOUT = 3  # seconds
     DATABASE_STATEMENT_TIMEOUT_MS = 5000
     DATABASE_POOL_TIMEOUT = 5  # seconds waiting for a pooled connection
+    # Beyond the statement timeout, how long the client waits for a server that stopped
+    # answering before it closes the connection (api/db.py: a frozen server, a silent network).
+    DATABASE_WAIT_MARGIN_MS = 1000
     # Connections per process (README "Connections"): the request pool, and the side pool of
     # one-query probes (one kept; more only while probes overlap). A cache listener adds one.
     DATABASE_POOL_SIZE = 2
@@ -71,7 +74,7 @@ class Config:
     # The longest a worker trusts its caches without hearing from its listener: the staleness
     # bound when the listener's connection dies silently. It proves itself 4 times as often.
     CACHE_LISTENER_TRUST_SECONDS = 1.0
-    CACHE_FAST_PATH = True  # answer cache hits before Flask (api/fastpath.py)
+    CACHE_FAST_PATH = True  # answer cache hits before Flask (api/readcache/middleware.py)
 
     # Browser origins (the clinic's website) allowed to read and run booking checks cross-origin.
     # Writes are never opened cross-origin.

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
@@ -100,7 +101,11 @@ def make_engine(url: str, echo: bool = False, autocommit: bool = False, **option
                 dbapi_connection.isolation_level = None
 
         return engine
+    wait_limits = options.pop("wait_limits", None)  # (statements, pings) in seconds
     engine = create_engine(url, echo=echo, pool_pre_ping=not autocommit, **options)
+    if wait_limits is not None:
+        connect = _bounded_connector(*wait_limits)
+        event.listen(engine, "do_connect", lambda _d, _r, cargs, params: connect(*cargs, **params))
     if autocommit:
         event.listen(
             engine, "connect", lambda dbapi_connection, _record: _psycopg_autocommit(dbapi_connection)
@@ -110,6 +115,51 @@ def make_engine(url: str, echo: bool = False, autocommit: bool = False, **option
 
 def _psycopg_autocommit(dbapi_connection: Any) -> None:
     dbapi_connection.autocommit = True
+
+
+PING = ";"  # what SQLAlchemy's pre-ping sends (DefaultDialect.do_ping, PostgreSQL's "select one")
+
+
+def _bounded_connector(limit: float, ping_limit: float) -> Callable[..., psycopg.Connection[Any]]:
+    """Connects psycopg connections whose every wait on the server is bounded on the client side.
+
+    PostgreSQL's statement timeout is enforced by the server, and TCP keepalives by the kernel:
+    a server that is frozen (SIGSTOP, a stalled disk) or a network that swallows bytes while TCP
+    stays up defeats both, and a cancel request to such a server hangs as well. So a wait that
+    gives no timeout of its own (a statement, COMMIT, ROLLBACK) gives up after `limit` seconds,
+    a pool's ping after `ping_limit`, and the socket is closed: the connection is in an unknown
+    state, and the request answers 503. Waits that give their own timeout (`notifies`) keep it.
+    """
+
+    class BoundedConnection(psycopg.Connection[Any]):
+        waiting_limit = limit
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is not None:
+                return super().wait(gen, interval, timeout)
+            try:
+                return super().wait(gen, interval, self.waiting_limit)
+            except psycopg.errors._WaitTimeout:  # psycopg 3.3's wait deadline (a private name)
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {self.waiting_limit:g} s: connection closed"
+                ) from None
+
+    class PingBoundCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if query != PING:
+                return super().execute(query, *args, **kwargs)
+            connection: Any = self.connection
+            connection.waiting_limit = ping_limit
+            try:
+                return super().execute(query, *args, **kwargs)
+            finally:
+                connection.waiting_limit = limit
+
+    def connect(*cargs: Any, **params: Any) -> psycopg.Connection[Any]:
+        return BoundedConnection.connect(*cargs, cursor_factory=PingBoundCursor, **params)
+
+    return connect
 
 
 def init_app(app: Flask) -> None:
@@ -132,15 +182,24 @@ def init_app(app: Flask) -> None:
     else:
         connect = {"check_same_thread": False}  # side connections are shared under a lock
     echo, timeout = app.config["DATABASE_ECHO"], app.config["DATABASE_POOL_TIMEOUT"]
-    engine = make_engine(url, echo, connect_args=connect, pool_timeout=timeout,
+    bounded: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        margin_ms = app.config["DATABASE_WAIT_MARGIN_MS"]
+        bounded = {
+            "wait_limits": (
+                (app.config["DATABASE_STATEMENT_TIMEOUT_MS"] + margin_ms) / 1000,
+                margin_ms / 1000,
+            )
+        }
+    engine = make_engine(url, echo, connect_args=connect, pool_timeout=timeout, **bounded,
                          pool_size=app.config["DATABASE_POOL_SIZE"],
                          max_overflow=app.config["DATABASE_MAX_OVERFLOW"])  # fmt: skip
-    side = make_engine(url, echo, autocommit=True, connect_args=connect, pool_timeout=timeout,
+    side = make_engine(url, echo, autocommit=True, connect_args=connect, pool_timeout=timeout, **bounded,
                        pool_size=1, max_overflow=app.config["DATABASE_SIDE_MAX_OVERFLOW"],
                        pool_reset_on_return=None)  # fmt: skip
     # Named, so an operator (or a test) can tell the cache listeners apart in pg_stat_activity.
     named = connect | ({"application_name": LISTENER_NAME} if url.startswith("postgresql") else {})
-    direct = make_engine(url, echo, autocommit=True, connect_args=named, poolclass=NullPool)
+    direct = make_engine(url, echo, autocommit=True, connect_args=named, poolclass=NullPool, **bounded)
     app.extensions["db_engine"] = engine
     app.extensions["db_side_engine"] = side
     app.extensions["db_direct_engine"] = direct

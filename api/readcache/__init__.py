@@ -24,15 +24,15 @@ from api.changes.service import PUBLIC_WRITE
 from api.ratelimit import RateLimits
 from api.readcache import hooks
 from api.readcache.declare import cacheable, cacheable_endpoints, uncacheable
-from api.readcache.hooks import cache_version, catalogue_last_modified, negotiate, read_path
+from api.readcache.hooks import cache_version, negotiate, read_path
 from api.readcache.http import http_date
 from api.readcache.middleware import Answerer, FastPath, PostRoute
 from api.readcache.store import VersionedStore
 from api.readcache.version import Coherence, FeedProbe, make_coherence
 
 __all__ = [
-    "ReadPath", "cache_version", "cacheable", "catalogue_last_modified", "http_date", "init_app",
-    "negotiate", "read_path", "uncacheable",
+    "ReadPath", "cache_version", "cacheable", "create", "http_date", "init_app", "negotiate",
+    "read_path", "uncacheable",
 ]  # fmt: skip
 
 
