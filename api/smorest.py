@@ -73,6 +73,7 @@ RESPONSE_DETAILS: dict[int, dict[str, Any]] = {
     413: {"description": "The body is larger than the configured limit (1 MiB)."},
     414: {"description": "The request's URI is longer than the configured limit (8190 characters)."},
     415: {"description": "The body is not `application/json`."},
+    431: {"description": "A request header is longer than the front door allows (8 KiB, deploy/nginx)."},
     429: {
         "description": (
             "Too many requests from this client (or too many failed authentications): wait "
@@ -190,9 +191,11 @@ def link(path: str, method: str, parameters: Mapping[str, str], description: str
 
 
 class Blueprint(BaseBlueprint):
-    # Answered by any operation: an over-long URI (414), the rate limits (429), a database outage (503).
+    # Answered by any operation: an over-long URI (414) or header (431, from the front door), the
+    # rate limits (429), a database outage (503).
     COMMON_RESPONSES: Mapping[int, str] = {
-        414: "REQUEST_URI_TOO_LONG", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE",
+        414: "REQUEST_URI_TOO_LONG", 429: "TOO_MANY_REQUESTS", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        503: "SERVICE_UNAVAILABLE",
     }  # fmt: skip
 
     def __init__(self, *args: Any, common_responses: Mapping[int, str] | None = None, **kwargs: Any):
