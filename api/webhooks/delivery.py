@@ -13,6 +13,10 @@ repeats three short steps until nothing is due:
 3. **Record** each outcome: delivered, or an attempt with its error and the next try on an
    exponential backoff with full jitter.
 
+Requests go through `api.outbound`, which resolves the URL's host once, refuses it unless every
+address is public (loopback only with WEBHOOKS_ALLOW_LOOPBACK_HTTP) and connects to the address it
+checked. A refused URL is a failed attempt whose error says why; nothing is sent.
+
 A subscription's later event waits until its earlier one is delivered or given up: in feed
 order per subscription, at least once. A worker that dies mid-send leaves a lease that expires,
 and the event is sent again; receivers deduplicate on `webhook-id`.
@@ -27,14 +31,15 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 from standardwebhooks import Webhook
 
+from api import outbound
 from api.changes.models import ChangeEvent
 from api.db import utcnow
 from api.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -54,6 +59,7 @@ class DeliverySettings:
     disable_after_failures: int = 20
     batch_size: int = 100
     max_parallel: int = 8
+    allow_loopback: bool = False  # send to loopback addresses (development and tests)
 
     @property
     def lease(self) -> dt.timedelta:
@@ -71,6 +77,7 @@ class DeliverySettings:
             disable_after_failures=int(config["WEBHOOKS_DISABLE_AFTER_FAILURES"]),
             batch_size=int(config["WEBHOOKS_BATCH_SIZE"]),
             max_parallel=int(config["WEBHOOKS_MAX_PARALLEL"]),
+            allow_loopback=bool(config["WEBHOOKS_ALLOW_LOOPBACK_HTTP"]),
         )
 
 
@@ -143,28 +150,25 @@ def signed_headers(secret: str, msg_id: str, body: str, at: dt.datetime) -> dict
     }
 
 
-def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Outcome:
-    """POST `body` to `url`; 2xx is success. Redirects are not followed (a 3xx is a failure)."""
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)  # explicit: an IPv6 host would be misparsed
-    connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def post(
+    url: str, headers: dict[str, str], body: str, timeout: float, *,
+    allow_loopback: bool = False, resolver: outbound.Resolver | None = None,
+) -> Outcome:  # fmt: skip
+    """POST `body` to `url`; 2xx is success. Redirects are not followed (a 3xx is a failure).
+    A URL leading to an address that is not public is refused without a request (see api.outbound)."""
     started = time.monotonic()
-    connection = connection_class(parts.hostname or "", port, timeout=timeout)
     try:
-        connection.request(
-            "POST", target, body=body.encode(),
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT} | headers,
+        response = outbound.request(
+            "POST", url, headers={"Content-Type": "application/json", "User-Agent": USER_AGENT} | headers,
+            body=body.encode(), timeout=timeout, allow_loopback=allow_loopback, resolver=resolver,
         )  # fmt: skip
-        with connection.getresponse() as response:  # the status is all we need; the body is not read
-            status, reason = response.status, response.reason
-        error = None if 200 <= status < 300 else f"HTTP {status} {reason}".strip()
-        return Outcome(status, _elapsed_ms(started), error)
+    except outbound.OutboundError as exc:
+        return Outcome(None, _elapsed_ms(started), str(exc)[:MAX_ERROR_LENGTH])
     except (OSError, http.client.HTTPException) as exc:
         return Outcome(None, _elapsed_ms(started), _describe(exc, timeout))
-    finally:
-        connection.close()
+    status, reason = response.status, response.reason  # the status is all we need; the body is not read
+    error = None if 200 <= status < 300 else f"HTTP {status} {reason}".strip()
+    return Outcome(status, _elapsed_ms(started), error)
 
 
 def _elapsed_ms(started: float) -> int:
@@ -207,16 +211,17 @@ def deliver_due(
     now: dt.datetime | None = None,
     settings: DeliverySettings | None = None,
     *,
-    send: Sender = post,
+    send: Sender | None = None,
     rng: random.Random | None = None,
 ) -> PassCounts:
     """Send every delivery due at `now`, in feed order per subscription; return the counts.
 
     `now` decides what is due and when retries fall (tests pass a later `now` instead of
-    sleeping); signatures always carry the real send time.
+    sleeping); signatures always carry the real send time. `send` is `post` by default.
     """
     now = now or utcnow()
     settings = settings or DeliverySettings()
+    send = send or partial(post, allow_loopback=settings.allow_loopback)
     rng = rng or random.SystemRandom()
     counts = PassCounts()
     resting: set[int] = set()  # failed in this pass: they wait for their next slot

@@ -540,7 +540,11 @@ def test_deliver_runs_one_pass_and_prints_the_counts(app, client, admin, runner,
 def test_the_worker_delivers_until_sigterm_then_stops_cleanly(app, client, admin, receivers):
     receiver = receivers()
     hook = subscribe(client, admin, receiver.url)
-    env = os.environ | {"DATABASE_URL": app.config["DATABASE_URL"]}
+    # The receiver is on 127.0.0.1: the worker, too, must allow loopback addresses.
+    env = os.environ | {
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "TPA_WEBHOOKS_ALLOW_LOOPBACK_HTTP": "true",
+    }
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "api", "webhooks", "deliver", "--forever",
          "--interval", "0.1"],
