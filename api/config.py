@@ -81,7 +81,7 @@ class Config:
     CORS_ORIGINS: tuple[str, ...] = ()
 
     # Webhooks (see README, "Webhooks")
-    WEBHOOKS_ALLOW_LOOPBACK_HTTP = False  # http:// to, and delivery to, loopback addresses; dev and tests only
+    WEBHOOKS_ALLOW_LOOPBACK_HTTP = False  # http:// to, and delivery to, loopback addresses; dev and tests
     WEBHOOKS_TIMEOUT_SECONDS = 5.0  # per request (connect, and each read)
     WEBHOOKS_BACKOFF_BASE_SECONDS = 30  # retry n waits a random time in [0, min(cap, base * 2^(n-1))]
     WEBHOOKS_BACKOFF_CAP_SECONDS = 6 * 3600

@@ -142,3 +142,56 @@ def test_expired_keys_are_purged_by_the_cron_command(client, app, auth, runner):
     assert result.exit_code == 0, result.output
     assert "Purged 1 " in result.output
     assert [row[0] for row in execute(app, "SELECT key FROM idempotency_keys")] == ["new-one"]
+
+
+def test_a_write_whose_answer_fails_leaves_nothing_so_its_retry_runs_once(client, app, auth, monkeypatch):
+    """The answer is committed with the write: a write whose answer could not be made (500)
+    is not kept either, so the retry with its key creates the treatment, and only once."""
+    from api.treatments import routes
+
+    answer = routes._treatment_response
+    failures = iter([RuntimeError("the answer could not be made")])
+
+    def fails_once(*args, **kwargs):
+        for failure in failures:
+            raise failure
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "_treatment_response", fails_once)
+    headers, payload = auth("editor") | {"Idempotency-Key": "answer-fails"}, body(random_slug())
+    first = client.post("/v1/treatments", json=payload, headers=headers)
+    assert first.status_code == 500
+    assert count(app, "treatments") == count(app, "change_events") == 0
+    retry = client.post("/v1/treatments", json=payload, headers=headers)
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers, retry.get_json()
+    assert count(app, "treatments") == 1
+
+
+def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(client, app, auth, monkeypatch):
+    """A slow request whose claim another took over (after IDEMPOTENCY_CLAIM_SECONDS) must not
+    write too: its work and its answer are only committed onto its own claim."""
+    from api.treatments import service
+
+    create = service.create_treatment
+
+    def overtaken(*args, **kwargs):
+        # Another request found the claim abandoned, deleted it and claimed the key anew.
+        execute(app, "UPDATE idempotency_keys SET created_at = :t", t=dt.datetime.now(dt.UTC))
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(service, "create_treatment", overtaken)
+    response = client.post("/v1/treatments", json=body(random_slug()),
+                           headers=auth("editor") | {"Idempotency-Key": "overtaken"})  # fmt: skip
+    assert response.status_code == 409
+    assert response.get_json()["type"].endswith("/idempotency-key-in-use")
+    assert count(app, "treatments") == count(app, "change_events") == count(app, "audit_records") == 0
+    assert execute(app, "SELECT response_status FROM idempotency_keys") == [(None,)]  # still the other's
+
+
+def test_a_write_with_a_key_is_read_back_at_once(client, auth):
+    """The write commits after its answer is made; the read cache still hears of it."""
+    assert client.get("/v1/treatments").get_json()["items"] == []  # cached, empty
+    slug = random_slug()
+    headers = auth("editor") | {"Idempotency-Key": "read-back"}
+    assert client.post("/v1/treatments", json=body(slug), headers=headers).status_code == 201
+    assert [t["slug"] for t in client.get("/v1/treatments").get_json()["items"]] == [slug]

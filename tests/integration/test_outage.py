@@ -15,11 +15,11 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from api import create_app
 from api.api_keys.models import Role
@@ -37,7 +36,7 @@ from api.changes.service import FEED_LOCK_KEY
 from api.db import get_session
 from tests.databases import fresh_database, on_postgresql
 from tests.faultproxy import BLACKHOLE, DOWN, FaultProxy
-from tests.helpers import add_treatment, approval, study
+from tests.helpers import add_treatment, approval, serving, study
 
 pytestmark = pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL: set TEST_DATABASE_URL")
 
@@ -67,8 +66,8 @@ def proxy() -> Iterator[FaultProxy]:
         yield fault_proxy
 
 
-@pytest.fixture(scope="module")
-def outage_app(database_url: str, proxy: FaultProxy) -> Iterator[Flask]:
+@contextmanager
+def app_through(proxy: FaultProxy, database_url: str, **config: Any) -> Iterator[Flask]:
     url = make_url(database_url)
     assert (url.host, url.port or 5432) == ("127.0.0.1", 5432), "the proxy forwards to 127.0.0.1:5432"
     through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
@@ -84,11 +83,18 @@ def outage_app(database_url: str, proxy: FaultProxy) -> Iterator[Flask]:
             "LOG_REQUESTS": False,
             "LOG_LEVEL": "CRITICAL",  # the outages log an error per request, by design
         }
+        | config
     )
     yield app
     app.extensions["db_engine"].dispose()
     root.setLevel(saved[0])  # create_app configured the root logger: leave it as it was
     root.handlers[:] = saved[1]
+
+
+@pytest.fixture(scope="module")
+def outage_app(database_url: str, proxy: FaultProxy) -> Iterator[Flask]:
+    with app_through(proxy, database_url) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -378,48 +384,47 @@ def test_requests_beyond_the_connection_pool_answer_503_too(outage_app, world, p
     assert statuses == [503] * 25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Not provable here: the local proxy keeps the TCP connection alive, so the kernel's "
-    "keepalives and tcp_user_timeout (set in api/db.py) never fire; in production they, and "
-    "gunicorn's worker timeout, bound a silent connection.",
-)
-def test_a_pooled_connection_that_goes_silent_is_bounded_too(outage_app, world, proxy):
-    request = Call("detail", "GET", f"/v1/treatments/{world.slug}")
-    assert request.send(outage_app)[0].status_code == 200  # a pooled connection is open
+def test_a_database_that_goes_silent_is_bounded_on_the_client_side(outage_app, world, proxy):
+    """Bytes stop but TCP stays up (a frozen server, a network that swallows packets): neither the
+    server's statement timeout nor the kernel's keepalives fire. The client gives up after the
+    statement timeout plus a margin and closes the connection: 503, never a hang."""
+    audit = Call("audit", "GET", f"/v1/treatments/{world.slug}/audit", headers=world.admin)
+    detail = Call("detail", "GET", f"/v1/treatments/{world.slug}")
+    assert audit.send(outage_app)[0].status_code == 200  # pooled connections are open
+    assert detail.send(outage_app)[0].status_code == 200
+    margin = outage_app.config["DATABASE_WAIT_MARGIN_MS"] / 1000
+    # A statement waits at most the statement timeout and the margin; a pooled connection's ping
+    # the margin, then a new connection at most the connect timeout (psycopg's least is 2 s).
+    limit = max(STATEMENT_TIMEOUT_MS / 1000 + margin, margin + max(CONNECT_TIMEOUT, 2))
     proxy.blackhole(cut_existing=False)  # open connections swallow everything from now on
-    outcome: dict[str, Any] = {}
-
-    def send() -> None:
-        outcome["answer"] = request.send(outage_app)
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    thread.join(BOUND)
-    waited = "answer" not in outcome
-    proxy.up()  # cuts the frozen connections: the request fails and ends
-    thread.join(HTTP_TIMEOUT)
-    print(f"\nsilent pooled connection: still waiting after {BOUND} s: {waited}; then {outcome}")
-    assert not waited
+    try:
+        answers = [audit.send(outage_app)]  # needs the database at once
+        until_caches_distrusted(outage_app)  # the listener's heartbeat goes unanswered
+        answers += [detail.send(outage_app), Call("live", "GET", "/health/live").send(outage_app)]
+    finally:
+        proxy.up()  # cuts the frozen connections
+    print(f"\nsilent database: {[(r.status_code, round(s, 3)) for r, s in answers]} (limit {limit} s)")
+    (audit_answer, audit_seconds), (detail_answer, detail_seconds), (live, _) = answers
+    assert audit_answer.status_code == 503 and audit_seconds < limit + 0.5
+    assert detail_answer.status_code == 503 and detail_seconds < limit + 0.5
+    assert live.status_code == 200
+    assert audit.send(outage_app)[0].status_code == 200  # and it recovers by itself
 
 
 # --- a write in flight when the connection drops --------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server(outage_app: Flask) -> Iterator[str]:
+def server(proxy: FaultProxy, database_url: str) -> Iterator[str]:
+    """The app that takes the cut writes. It keeps no cache listener: the listener's heartbeats
+    would be messages through the proxy too, and shift "the n-th message" of a write."""
     werkzeug_log = logging.getLogger("werkzeug")
     level = werkzeug_log.level
     werkzeug_log.setLevel(logging.WARNING)  # no access line per trial
-    httpd = make_server("127.0.0.1", 0, outage_app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"127.0.0.1:{httpd.server_port}"
+        with app_through(proxy, database_url, CACHE_COHERENCE="database") as writer, serving(writer) as base:
+            yield base.removeprefix("http://")
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(HTTP_TIMEOUT)
         werkzeug_log.setLevel(level)
 
 
@@ -562,3 +567,76 @@ def test_a_retry_with_the_same_idempotency_key_succeeds_after_an_outage(server, 
     print(f"\nidempotent write in an outage: {first[0]}, retries after recovery: {retries}")
     assert first[0] == 503
     assert retries[0] == 201 and retries[1:] == [201, 201]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def exchange(
+    server: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Answer:
+    conn = http.client.HTTPConnection(server, timeout=HTTP_TIMEOUT)
+    try:
+        payload = None if body is None else json.dumps(body)
+        conn.request(method, path, payload, {"Content-Type": "application/json"} | (headers or {}))
+        response = conn.getresponse()
+        return Answer(response.status, dict(response.headers.items()), response.read())
+    finally:
+        conn.close()
+
+
+def studies_titled(direct: psycopg.Connection[Any], title: str) -> int:
+    return direct.execute("SELECT count(*) FROM studies WHERE title = %s", (title,)).fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def cut_idempotent_study(
+    server: str, proxy: FaultProxy, world: World, forward: bool
+) -> tuple[dict[str, Any], dict[str, str], Answer]:
+    """POST a study with a new key, the connection cut at the write's COMMIT (forwarded to the
+    server first, or not) as the database goes down; the database is back on return."""
+    body = {"title": f"Retried study {uuid.uuid4().hex[:10]}", "design": "cohort", "participants": 40}
+    headers = world.admin | {"Idempotency-Key": f"outage-{uuid.uuid4().hex}"}
+    proxy.cut_on(b"COMMIT", after=b"INSERT INTO change_events", forward=forward, then=DOWN)
+    first = exchange(server, "POST", f"/v1/treatments/{world.slug}/studies", body, headers)
+    proxy.disarm()
+    proxy.up()
+    assert proxy.quiesce(), "the server kept a cut connection open"
+    return body, headers, first
+
+
+def test_a_retry_after_a_cut_that_lost_only_the_answer_replays_it(server, proxy, direct, world):
+    """The COMMIT reached the database and the answer was lost: the study is stored, the client
+    heard 503. Its retry must replay the committed answer, not store the study a second time."""
+    before = table_counts(direct)
+    body, headers, first = cut_idempotent_study(server, proxy, world, forward=True)
+    assert first.status == 503
+    retry = exchange(server, "POST", f"/v1/treatments/{world.slug}/studies", body, headers)
+    print(f"\nidempotent write, its answer lost: {first.status}, retry: {retry.status}, "
+          f"replayed: {retry.headers.get('Idempotent-Replayed')}")  # fmt: skip
+    assert studies_titled(direct, body["title"]) == 1
+    assert write_outcome(direct, body["title"], before)  # with one audit record and one event
+    assert retry.status == 201 and retry.headers.get("Idempotent-Replayed") == "true", retry
+    stored = exchange(server, "GET", f"/v1/treatments/{world.slug}/studies/{json.loads(retry.body)['id']}")
+    assert json.loads(retry.body) == json.loads(stored.body)  # the answer the first request made
+    assert retry.headers["ETag"] == stored.headers["ETag"]
+
+
+def test_a_retry_after_a_cut_that_lost_the_commit_runs_once(server, proxy, direct, world):
+    """The COMMIT never reached the database: nothing is stored, so the retry runs for the first
+    time (not 409 for a claim left behind), and a second retry replays it."""
+    before = table_counts(direct)
+    body, headers, first = cut_idempotent_study(server, proxy, world, forward=False)
+    assert first.status == 503
+    assert not write_outcome(direct, body["title"], before)
+    retry = exchange(server, "POST", f"/v1/treatments/{world.slug}/studies", body, headers)
+    again = exchange(server, "POST", f"/v1/treatments/{world.slug}/studies", body, headers)
+    print(f"\nidempotent write, its COMMIT lost: {first.status}, retries: {retry.status}, {again.status}")
+    assert retry.status == 201 and "Idempotent-Replayed" not in retry.headers, retry
+    assert again.status == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.body == retry.body
+    assert studies_titled(direct, body["title"]) == 1
+    assert write_outcome(direct, body["title"], before)
