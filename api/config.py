@@ -62,7 +62,7 @@ class Config:
     IDEMPOTENCY_TTL_HOURS = 24
     IDEMPOTENCY_CLAIM_SECONDS = 60  # an in-progress claim older than this was abandoned
 
-    # HTTP caching of public reads (see api/cache.py)
+    # HTTP caching of public reads (see api/readcache/)
     CACHE_MAX_AGE = 60
     CACHE_STALE_WHILE_REVALIDATE = 30
     READ_CACHE_MAX_ENTRIES = 4096

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import datetime as dt
 import http.client
+import json
 import os
 import re
 import shutil
@@ -182,25 +183,6 @@ def _postgres_admin() -> Any:
     return psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
 
-def wait_for_write_lease(database_url: str) -> None:
-    """Wait out the write lease the seeding left (README, "Caching"): the run measures the
-    steady state, in which reads need no query. The first 30 s after a write are the slower
-    mode, measured by `--app-env TPA_CACHE_COHERENCE=database`."""
-    from api.cache_version import HostVersion, default_path
-
-    host = HostVersion(default_path(database_url), 0)
-    started = time.monotonic()
-    while host.current() is None:
-        time.sleep(0.2)
-    log(f"waited {time.monotonic() - started:.1f} s for the seeding's write lease to end")
-
-
-def forget_cache_version(database_url: str) -> None:
-    from api.cache_version import default_path
-
-    default_path(database_url).unlink(missing_ok=True)
-
-
 def create_database(kind: str, label: str) -> Database:
     """A new empty database with a unique name, dropped (or deleted) by the cleanup."""
     if kind == "postgres":
@@ -214,7 +196,6 @@ def create_database(kind: str, label: str) -> Database:
         def drop() -> None:
             with _postgres_admin() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            forget_cache_version(url)
             log(f"dropped PostgreSQL database {name}")
 
         return Database("postgres", url, name, CLEANUP.add(f"drop database {name}", drop))
@@ -223,7 +204,6 @@ def create_database(kind: str, label: str) -> Database:
 
         def delete() -> None:
             shutil.rmtree(folder, ignore_errors=True)
-            forget_cache_version(f"sqlite:///{folder}/bench.db")
             log(f"deleted SQLite database {folder}/bench.db")
 
         return Database("sqlite", f"sqlite:///{folder}/bench.db", f"{folder}/bench.db",
@@ -320,6 +300,16 @@ class Server:
             print(f"warning: {self.name} process group {pgid} still alive", file=sys.stderr)
         else:
             log(f"{self.name}: stopped (gunicorn pid {pgid})")
+
+
+def cache_state(server: Server) -> str:
+    """How one worker of `server` hears of writes (`/health/ready`'s `cache`), for the log: a
+    worker that is not `trusted` asks the database on every read (`api.readcache.version`)."""
+    reply = request("GET", server.base + "/health/ready", timeout=10)
+    if reply.status != 200:
+        return f"unknown (/health/ready answered {reply.status})"
+    state = json.loads(reply.body).get("cache") or {}
+    return ", ".join(f"{k}={v}" for k, v in state.items()) or "unknown"
 
 
 def group_alive(pgid: int) -> bool:

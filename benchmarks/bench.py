@@ -178,12 +178,14 @@ def bench_database(kind: str, args: argparse.Namespace, wrk: str) -> list[dict[s
     s.migrate_and_seed(database)
     total = fill_catalogue(database.url, args.treatments)
     s.log(f"catalogue: {total} treatments")
-    s.wait_for_write_lease(database.url)
 
     gunicorn_args = {"workers": args.workers}
     app = s.Server(
         f"app-{kind}", "api:create_app()", bench_env(database, args.app_env), **gunicorn_args
     ).start()
+    # `trusted=False` (TPA_CACHE_COHERENCE=database, or a listener not confirmed): every read
+    # asks the database; else reads are answered from memory until the next write.
+    s.log(f"{app.name} read cache: {s.cache_state(app)}")
     folder = Path(tempfile.mkdtemp(prefix="tpa-bench-fixtures-"))
     s.CLEANUP.add(f"delete {folder}", lambda: shutil.rmtree(folder, ignore_errors=True))
     etag = s.request("GET", app.base + f"/v1/treatments/{DETAIL_SLUG}").headers.get("ETag", "")

@@ -6,9 +6,11 @@ with the project's migrations and seeded, then synthetic treatments cloned from 
 bulk-inserted; then the app under gunicorn and, sequentially, one request at a time:
 
 - warm: the median of many requests once every worker's read cache holds the answer;
-- cold: the median of the first request after a write (a change event is inserted before each
-  one and announced to the host's cache version as the app's own writes are, which empties every
-  worker's read cache; the read runs under the write lease, so it asks the database).
+- cold: the median of the first request after a write (a change event is inserted through SQL
+  before each one; on PostgreSQL the trigger of migration 0004 NOTIFYs every worker's cache
+  listener, and the request is sent `HEARD_WAIT` later; on SQLite `PRAGMA data_version` moves on
+  at once), so every worker's read cache and booking facts are empty and the request is built
+  from the database.
 
 Metrics: list page 1, page 50 and the last page (50 a page; reached by the cursor the page
 before it hands out, as a client walking the list holds it), a detail, a booking check of 100
@@ -38,7 +40,7 @@ FEED_PAGE = 100
 BOOKING_COUNT = 100
 STUDIES_EACH, REGULATORY_EACH = 3, 2
 FLAT_TARGET = 1.5
-CACHE_WRITE_LEASE_SECONDS = 30.0  # the app's default (api/config.py)
+HEARD_WAIT = 0.05  # seconds from a write through SQL until the workers have heard its NOTIFY
 MEMORY_TARGET_MB = 200
 CHUNK = 5000
 MANY_ROWS = 5000  # a plan node on a request path that handles this many rows is reported
@@ -203,10 +205,10 @@ def analyze(database: s.Database) -> None:
         conn.close()
 
 
-def write_event(conn: Any, kind: str, host: Any) -> None:
-    """One committed change: the cheapest write that empties every worker's read cache. Announced
-    to the host's cache version as the app announces its own (`api.cache_version`)."""
-    host.begin_write()
+def write_event(conn: Any, kind: str) -> None:
+    """One committed change: the cheapest write that empties every worker's read cache. On
+    PostgreSQL the workers hear of it through the trigger's NOTIFY (`api.readcache.version`):
+    waited for `HEARD_WAIT`; SQLite's workers see `PRAGMA data_version` move on at their next read."""
     placeholder = "%s" if kind == "postgres" else "?"
     now = dt.datetime.now(dt.UTC)
     value: Any = now if kind == "postgres" else now.replace(tzinfo=None).isoformat(" ")
@@ -215,7 +217,8 @@ def write_event(conn: Any, kind: str, host: Any) -> None:
         f"VALUES ('treatment.updated', 'exosomes', {placeholder}, {placeholder})",
         (value, json.dumps({"slug": "exosomes", "fields": ["summary"]})),
     )
-    host.end_write()
+    if kind == "postgres":
+        time.sleep(HEARD_WAIT)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -260,13 +263,10 @@ def measure(server: s.Server, database: s.Database, metric: Metric, mode: str, c
         for _ in range(count):
             into.append(metric.send(server).seconds * 1000)
         return
-    from api.cache_version import HostVersion, default_path
-
-    host = HostVersion(default_path(database.url), CACHE_WRITE_LEASE_SECONDS)
     conn = database.dbapi_connect()
     try:
         for _ in range(count):
-            write_event(conn, database.kind, host)
+            write_event(conn, database.kind)
             into.append(metric.send(server).seconds * 1000)
     finally:
         conn.close()
@@ -306,7 +306,7 @@ def explain_requests(database: s.Database, metrics: list[Metric], out: list[str]
 
         event.listen(engine, "before_cursor_execute", record)
         for metric in metrics:
-            app.extensions["read_cache"].sync(-1)  # the next request finds the cache empty
+            app.extensions["readcache"].forget()  # the next request finds every store empty
             captured.clear()
             headers = {"Content-Type": "application/json"} if metric.body else {}
             response = client.open(metric.path, method=metric.method, data=metric.body, headers=headers)
@@ -425,8 +425,8 @@ def run_all(sizes: list[Size], args: argparse.Namespace, explain_out: list[str])
         assert size.env is not None
         size.server = s.Server(f"app-{size.treatments}", "api:create_app()", size.env, workers=args.workers)
         size.server.start()
-    for size in sizes:  # the seeding's write lease: warm reads are the steady state's
-        s.wait_for_write_lease(size.database.url)  # type: ignore[union-attr]
+    for size in sizes:  # a worker that is not trusted asks the database on every read
+        s.log(f"{size.server.name} read cache: {s.cache_state(size.server)}")  # type: ignore[arg-type,union-attr]
     names = [m.name for m in sizes[0].metrics or []]
     samples = {(size.treatments, n): {"warm": [], "cold": []} for size in sizes for n in names}
     for size in sizes:  # fill every worker's cache (and connection pool) before measuring

@@ -404,6 +404,7 @@ def main() -> int:
         keys = [create_key(database, f"soak-writer-{n}", "reviewer") for n in range(args.writers)]
         env = s.app_env(database.url, TPA_RATELIMIT_ENABLED="false", TPA_LOG_REQUESTS="false")
         server = s.Server("soak", "api:create_app()", env, workers=args.workers).start()
+        s.log(f"soak read cache: {s.cache_state(server)}")
         listing = json.loads(s.request("GET", f"{server.base}/v1/treatments?per_page=100").body)
         slugs = [t["slug"] for t in listing["items"]]
         shared = slugs[:SHARED_TREATMENTS]
