@@ -110,7 +110,9 @@ def call(port: int, method: str, path: str, payload: Any = None, headers: dict[s
 
 
 @contextmanager
-def gunicorn(database_url: str, tmpdir: str | None = None, **settings: str) -> Iterator[int]:
+def gunicorn(
+    database_url: str, tmpdir: str | None = None, workers: int = WORKERS, **settings: str
+) -> Iterator[int]:
     """A gunicorn server with default settings (no rate limits, no access log) but `settings`
     (`TPA_*` values), from the repository (so `gunicorn.conf.py` applies), on a free port."""
     port = free_port()
@@ -118,7 +120,7 @@ def gunicorn(database_url: str, tmpdir: str | None = None, **settings: str) -> I
                         "TPA_LOG_REQUESTS": "false", "TPA_LOG_LEVEL": "CRITICAL"}  # fmt: skip
     env |= ({"TMPDIR": tmpdir} if tmpdir else {}) | {f"TPA_{name}": value for name, value in settings.items()}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(WORKERS),
+        [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "api:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
