@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UP, DOWN, BLACKHOLE = "up", "down", "blackhole"
+# PostgreSQL's SSLRequest and GSSENCRequest: length 8, then their request codes.
+NEGOTIATIONS = {bytes.fromhex("0000000804d2162f"), bytes.fromhex("0000000804d21630")}
 CHUNK = 65536
 
 
@@ -49,6 +51,8 @@ class _Link:
         self.upstream = upstream
         self.frozen = False  # blackholed: read and drop in both directions
         self.closed = False
+        self.started = False  # its startup message was seen
+        self.ignored = False  # its startup message named an application the triggers ignore
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -95,8 +99,12 @@ class Trigger:
 
 
 class FaultProxy:
-    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432), ignore: bytes | None = None) -> None:
         self.upstream = upstream
+        # Triggers never see a connection whose startup message holds `ignore` (the read cache's
+        # listener, `application_name=tpa-cache-listener`: its heartbeats would shift "the n-th
+        # message" of a request). Mode switches still cut it.
+        self.ignore = ignore
         self._mode = UP
         self._lock = threading.Lock()
         self._links: set[_Link] = set()
@@ -331,6 +339,13 @@ class FaultProxy:
 
     def _fire(self, link: _Link, data: bytes) -> bool:
         """Apply the armed trigger to a client message; True when the link was cut."""
+        if not link.started:
+            if data[:8] in NEGOTIATIONS:  # SSL or GSS encryption asked before the startup message
+                return False
+            link.started = True
+            link.ignored = self.ignore is not None and self.ignore in data
+        if link.ignored:
+            return False
         with self._lock:
             trigger = self._trigger
             if trigger is None or not trigger.matches(data):
