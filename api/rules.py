@@ -14,7 +14,7 @@ from api.treatments.policy import GatePolicy
 from api.treatments.vocabulary import EvidenceLevel
 
 # Bump when a public representation changes shape, so every ETag changes with it.
-REPRESENTATION_REVISION = "1"
+REPRESENTATION_REVISION = "2"  # 2: evidence summaries say where the rating started, and what it judged
 
 
 @dataclass(frozen=True)

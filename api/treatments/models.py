@@ -16,17 +16,22 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from api.db import Base, checked_enum, utcnow
 from api.treatments.vocabulary import (
+    REVIEW_DESIGNS,
     EvidenceLevel,
+    PooledDesigns,
     RegulatoryStatusCode,
+    RiskOfBias,
     Screening,
     Sponsorship,
     Status,
     StudyDesign,
 )
+
+_REVIEWS_SQL = ", ".join(f"'{d.value}'" for d in sorted(REVIEW_DESIGNS))
 
 
 class Timestamped:
@@ -98,6 +103,12 @@ class Study(Timestamped, Base):
         CheckConstraint("follow_up_months IS NULL OR follow_up_months >= 0", name="follow_up_non_negative"),
         CheckConstraint("year IS NULL OR (year >= 1800 AND year <= 2200)", name="year_range"),
         CheckConstraint("design IS NOT NULL OR screening <> 'accepted'", name="accepted_has_design"),
+        CheckConstraint("pooled_studies IS NULL OR pooled_studies >= 1", name="pooled_studies_positive"),
+        CheckConstraint(
+            "(pooled_designs IS NULL AND pooled_studies IS NULL) "
+            f"OR (design IS NOT NULL AND design IN ({_REVIEWS_SQL}))",
+            name="pooled_only_for_reviews",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -121,6 +132,17 @@ class Study(Timestamped, Base):
     )
     peer_reviewed: Mapped[bool] = mapped_column(default=False)
     outcome_summary: Mapped[str] = mapped_column(String(2000), default="")
+    risk_of_bias: Mapped[RiskOfBias] = mapped_column(
+        checked_enum(RiskOfBias, "study_risk_of_bias"),
+        default=RiskOfBias.NOT_ASSESSED,
+        server_default=RiskOfBias.NOT_ASSESSED.value,
+    )
+    risk_of_bias_note: Mapped[str | None] = mapped_column(String(500))
+    # Reviews only (a CHECK keeps them off every other design): what the review pools, and how many.
+    pooled_designs: Mapped[PooledDesigns | None] = mapped_column(
+        checked_enum(PooledDesigns, "study_pooled_designs")
+    )
+    pooled_studies: Mapped[int | None]
     screening: Mapped[Screening] = mapped_column(
         checked_enum(Screening, "study_screening"), default=Screening.ACCEPTED, server_default="accepted"
     )
@@ -129,6 +151,21 @@ class Study(Timestamped, Base):
     treatment: Mapped[Treatment] = relationship(back_populates="studies")
 
     __mapper_args__ = {"version_id_col": version}
+
+    # What a review pools sets where it starts, so a review always says: `unknown` until someone
+    # reads it. Kept on the attributes, so every writer (API, seed, literature import) obeys it
+    # and the audit of a change sees it; not a CHECK, which would refuse every review the
+    # previous release adds during a rollout (the rules read its null as unknown). Leaving the
+    # review designs clears both pooled fields: `service.update_study`.
+    @validates("design")
+    def _review_says_what_it_pools(self, _key: str, design: Any) -> Any:
+        if design in REVIEW_DESIGNS and self.pooled_designs is None:
+            self.pooled_designs = PooledDesigns.UNKNOWN
+        return design
+
+    @validates("pooled_designs")
+    def _unknown_unless_said(self, _key: str, pooled: Any) -> Any:
+        return PooledDesigns.UNKNOWN if pooled is None and self.design in REVIEW_DESIGNS else pooled
 
 
 class RegulatoryStatus(Timestamped, Base):

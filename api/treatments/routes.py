@@ -241,7 +241,11 @@ class TreatmentStudyById(MethodView):
     @blp.arguments(StudyPatchSchema)
     @blp.response(200, StudySchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT", description="Accepting a study that has no design")
+    @blp.alt_response(
+        409,
+        response="CONFLICT",
+        description="Accepting a study that has no design, or pooled fields on a study that is no review",
+    )
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED")
     def patch(self, data: dict[str, Any], slug: str, study_id: int) -> Response:

@@ -21,9 +21,13 @@ from api.fields import (
 )
 from api.pagination import MAX_LIST_OFFSET
 from api.treatments.vocabulary import (
+    POOLED_FIELDS,
+    REVIEW_DESIGNS,
     Concern,
     EvidenceLevel,
+    PooledDesigns,
     RegulatoryStatusCode,
+    RiskOfBias,
     Screening,
     Sponsorship,
     Status,
@@ -71,6 +75,21 @@ class EvidenceSummarySchema(ma.Schema):
     longest_follow_up_months = fields.Float(allow_none=True)
     independent_peer_reviewed = fields.Integer()
     concerns = fields.List(Enum(Concern), metadata={"example": ["small_samples", "not_randomised"]})
+    starting_level = Enum(
+        EvidenceLevel,
+        metadata={
+            "description": "Where the rating started, before any step down (absent from decisions "
+            "recorded before it was kept)"
+        },
+    )
+    judged_designs = fields.List(
+        Enum(StudyDesign),
+        metadata={
+            "description": "The designs of the studies that set the starting level: every step down "
+            "judged those studies alone (absent from decisions recorded before it was kept)",
+            "example": ["rct"],
+        },
+    )
 
 
 def _refuse_accepted_without_design(required: list[str]) -> dict[str, Any]:
@@ -83,9 +102,29 @@ def _refuse_accepted_without_design(required: list[str]) -> dict[str, Any]:
     }
 
 
+def _refuse_pooled_for_non_reviews() -> list[dict[str, Any]]:
+    """The OpenAPI form of `_pooled_only_for_reviews`: a design other than a review (null
+    included) beside a pooled field that is not null."""
+    return [
+        {
+            "not": {
+                "required": ["design", name],
+                "properties": {
+                    "design": {"not": {"enum": sorted(d.value for d in REVIEW_DESIGNS)}},
+                    name: {"not": {"type": "null"}},
+                },
+            }
+        }
+        for name in POOLED_FIELDS
+    ]
+
+
 class StudySchema(ma.Schema):
-    # Screening defaults to accepted, so a null design needs another screening state.
-    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = _refuse_accepted_without_design(["design"])
+    # Screening defaults to accepted, so a null design needs another screening state; only a
+    # review says what it pools.
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
+        "allOf": [_refuse_accepted_without_design(["design"]), *_refuse_pooled_for_non_reviews()]
+    }
 
     id = fields.Integer(dump_only=True)
     title = Text(500, required=True, min_length=1)
@@ -104,6 +143,34 @@ class StudySchema(ma.Schema):
     sponsorship = Enum(Sponsorship, load_default=Sponsorship.UNKNOWN)
     peer_reviewed = StrictBoolean(load_default=False)
     outcome_summary = Text(2000, multiline=True, load_default="")
+    risk_of_bias = Enum(
+        RiskOfBias,
+        load_default=RiskOfBias.NOT_ASSESSED,
+        metadata={"description": "The overall judgement of RoB 2 (randomised trials) or ROBINS-I (others)."},
+    )
+    risk_of_bias_note = Text(
+        500,
+        allow_none=True,
+        load_default=None,
+        metadata={"example": "Unblinded outcome assessment; 30% lost to follow-up."},
+    )
+    pooled_designs = Enum(
+        PooledDesigns,
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "Reviews only (`systematic_review`, `meta_analysis`): what the review pools, "
+            "which sets where it starts; null on a review means `unknown`, as does leaving it out of a "
+            "new one. Null on every other design, where a value is refused (a design that stops being "
+            "a review drops it)."
+        },
+    )
+    pooled_studies = StrictInteger(
+        min=1,
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Reviews only, like `pooled_designs`: how many studies the review pools."},
+    )
     screening = Enum(
         Screening,
         load_default=Screening.ACCEPTED,
@@ -116,6 +183,18 @@ class StudySchema(ma.Schema):
     def _accepted_needs_design(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if "design" in data and data["design"] is None and data.get("screening") == Screening.ACCEPTED:
             raise ma.ValidationError("An accepted study needs a design.", "design")
+
+    @ma.validates_schema
+    def _pooled_only_for_reviews(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "design" not in data or data["design"] in REVIEW_DESIGNS:
+            return
+        errors = {
+            name: ["Only a systematic review or meta-analysis pools studies."]
+            for name in POOLED_FIELDS
+            if data.get(name) is not None
+        }
+        if errors:
+            raise ma.ValidationError(errors)
 
 
 class RegulatoryStatusSchema(ma.Schema):
@@ -316,7 +395,9 @@ class StudyPatchSchema(StudySchema):
     """Any study fields; the others keep their values."""
 
     # A body contradicting itself is 422; one contradicting the stored study is 409 (service).
-    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = _refuse_accepted_without_design(["design", "screening"])
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
+        "allOf": [_refuse_accepted_without_design(["design", "screening"]), *_refuse_pooled_for_non_reviews()]
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)

@@ -32,7 +32,7 @@ from api.treatments.evidence import EvidenceSummary, derive_evidence
 from api.treatments.markdown import render_explanation
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
 from api.treatments.policy import UnmetCriterion, approval_blockers
-from api.treatments.vocabulary import RegulatoryStatusCode, Screening, Status
+from api.treatments.vocabulary import POOLED_FIELDS, REVIEW_DESIGNS, RegulatoryStatusCode, Screening, Status
 
 CONTENT_FIELDS = (
     "name", "aliases", "category", "summary", "explanation", "booking_requirements", "safety", "external_ids",
@@ -40,7 +40,7 @@ CONTENT_FIELDS = (
 STUDY_FIELDS = (
     "title", "authors", "journal", "year", "doi", "pmid", "url", "design", "participants",
     "randomised", "controlled", "blinded", "follow_up_months", "sponsorship", "peer_reviewed",
-    "outcome_summary", "screening",
+    "outcome_summary", "risk_of_bias", "risk_of_bias_note", "pooled_designs", "pooled_studies", "screening",
 )  # fmt: skip
 REGULATORY_FIELDS = (
     "regulator", "status", "pathway", "product", "indication", "reference", "decided_on",
@@ -367,18 +367,26 @@ def update_study(
     actor: Actor, rules: Rules,
 ) -> Study:  # fmt: skip
     study = find_study(session, slug, study_id, for_update=True)
-    if (
-        data.get("design", study.design) is None
-        and data.get("screening", study.screening) == Screening.ACCEPTED
-    ):
-        # The body is valid on its own (the schema refuses one that contradicts itself, 422); it
-        # conflicts with the stored study.
+    design = data.get("design", study.design)
+    # The schema refuses a body that contradicts itself (422); these bodies are valid on their own
+    # but conflict with the stored study (409).
+    if design is None and data.get("screening", study.screening) == Screening.ACCEPTED:
         raise Conflict(
             "An accepted study needs a design.",
             errors=[
                 {"location": "json", "field": "design", "message": "Set a design before accepting the study."}
             ],
         )
+    if design not in REVIEW_DESIGNS:
+        pooled = [name for name in POOLED_FIELDS if data.get(name) is not None]
+        if pooled:
+            message = "The study is not a review: set a review design first."
+            raise Conflict(
+                "Only a systematic review or meta-analysis pools studies.",
+                errors=[{"location": "json", "field": name, "message": message} for name in pooled],
+            )
+        if study.design in REVIEW_DESIGNS:  # it stops being a review: what only a review has goes
+            data = {**data, **dict.fromkeys(POOLED_FIELDS)}
     return _entry_updated(session, study, "study", STUDY_FIELDS, data, if_match, actor, rules)
 
 

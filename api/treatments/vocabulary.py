@@ -25,6 +25,29 @@ class StudyDesign(StrEnum):
     EXPERT_OPINION = "expert_opinion"
 
 
+# The designs that pool other studies, and the study fields only they carry.
+REVIEW_DESIGNS = frozenset({StudyDesign.SYSTEMATIC_REVIEW, StudyDesign.META_ANALYSIS})
+POOLED_FIELDS = ("pooled_designs", "pooled_studies")
+
+
+class PooledDesigns(StrEnum):
+    """What a review pools, which sets where it starts (README, "Evidence rules")."""
+
+    RCT_ONLY = "rct_only"
+    INCLUDES_NON_RANDOMISED = "includes_non_randomised"
+    UNCONTROLLED_ONLY = "uncontrolled_only"
+    UNKNOWN = "unknown"
+
+
+class RiskOfBias(StrEnum):
+    """The overall judgement of RoB 2 (randomised trials) or ROBINS-I (other designs)."""
+
+    LOW = "low"
+    SOME_CONCERNS = "some_concerns"
+    HIGH = "high"
+    NOT_ASSESSED = "not_assessed"
+
+
 class Sponsorship(StrEnum):
     INDEPENDENT = "independent"
     INDUSTRY = "industry"
@@ -63,6 +86,8 @@ class Concern(StrEnum):
     NOT_CONTROLLED = "not_controlled"
     NO_LONG_TERM_FOLLOW_UP = "no_long_term_follow_up"
     INDUSTRY_SPONSORED = "industry_sponsored"
+    HIGH_RISK_OF_BIAS = "high_risk_of_bias"
+    RISK_OF_BIAS_NOT_ASSESSED = "risk_of_bias_not_assessed"
     NOT_PEER_REVIEWED = "not_peer_reviewed"
     ADVERSE_EVENTS_REPORTED = "adverse_events_reported"
 

@@ -70,7 +70,8 @@ def test_a_ris_file_is_imported_with_its_identifiers_as_studies_in_screening(cli
         "doi": "10.5555/TPA.RIS.001", "pmid": None, "url": "https://doi.org/10.5555/TPA.RIS.001",
         "design": None, "participants": None, "randomised": False, "controlled": False, "blinded": False,
         "follow_up_months": None, "sponsorship": "unknown", "peer_reviewed": False, "outcome_summary": "",
-        "screening": "screening", "created_at": "", "updated_at": "",
+        "risk_of_bias": "not_assessed", "risk_of_bias_note": None, "pooled_designs": None,
+        "pooled_studies": None, "screening": "screening", "created_at": "", "updated_at": "",
     }  # fmt: skip
     assert (second["pmid"], second["doi"], second["authors"], second["year"]) == (
         "99999902",

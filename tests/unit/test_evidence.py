@@ -8,8 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from api.treatments.evidence import EvidenceSummary, EvidenceThresholds, derive_evidence, step_down
-from api.treatments.vocabulary import Concern, EvidenceLevel, StudyDesign
+from api.treatments.evidence import (
+    EvidenceSummary,
+    EvidenceThresholds,
+    derive_evidence,
+    starting_level,
+    step_down,
+)
+from api.treatments.vocabulary import REVIEW_DESIGNS, Concern, EvidenceLevel, PooledDesigns, StudyDesign
 
 INSUFFICIENT = EvidenceLevel.INSUFFICIENT
 VERY_LOW = EvidenceLevel.VERY_LOW
@@ -25,13 +31,16 @@ NO_LONG_TERM = Concern.NO_LONG_TERM_FOLLOW_UP
 INDUSTRY = Concern.INDUSTRY_SPONSORED
 NOT_PEER_REVIEWED = Concern.NOT_PEER_REVIEWED
 ADVERSE = Concern.ADVERSE_EVENTS_REPORTED
+HIGH_ROB = Concern.HIGH_RISK_OF_BIAS
+ROB_NOT_ASSESSED = Concern.RISK_OF_BIAS_NOT_ASSESSED
 
 DEFAULT = EvidenceThresholds()
 
 
 @dataclass(frozen=True)
 class Study:
-    """A study stand-in. The defaults describe a study with no weakness at all."""
+    """A study stand-in. The defaults describe a study with no weakness at all (a review among
+    them pools RCTs only: pass `pooled_designs` to say otherwise)."""
 
     design: str = "rct"
     participants: int | None = 500
@@ -40,6 +49,19 @@ class Study:
     follow_up_months: Decimal | float | int | None = 24
     sponsorship: str = "independent"
     peer_reviewed: bool = True
+    risk_of_bias: str = "low"
+    pooled_designs: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.design in REVIEW_DESIGNS and self.pooled_designs is None:
+            object.__setattr__(self, "pooled_designs", "rct_only")
+
+
+def review(pooled_designs: str | None, design: str = "systematic_review", **overrides: object) -> Study:
+    """A review pooling `pooled_designs` (None: a row that never said, as from a rollout)."""
+    study = replace(Study(design), **overrides)
+    object.__setattr__(study, "pooled_designs", pooled_designs)
+    return study
 
 
 # A peer-reviewed study that trips all three step-down weaknesses at once.
@@ -376,6 +398,252 @@ LEVEL_CASES = [
         MODERATE,
         [NO_LONG_TERM],
     ),
+    # Rule 3, reviews: a review starts where the studies it pools do.
+    (
+        "review-of-uncontrolled-studies-is-very-low-whatever-its-size",
+        [review("uncontrolled_only", participants=2_000, follow_up_months=24, sponsorship="independent")],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    (
+        "the-same-review-pooling-rcts-only-is-high",
+        [review("rct_only", participants=2_000, follow_up_months=24, sponsorship="independent")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "meta-analysis-of-uncontrolled-studies-is-very-low",
+        [review("uncontrolled_only", "meta_analysis", participants=13_078)],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    # ...a review that includes non-randomised studies, or does not say, starts low, and its pooled
+    # total is not one trial's sample: small samples applies.
+    (
+        "review-including-non-randomised-studies-starts-low-and-is-small",
+        [review("includes_non_randomised", participants=1_845)],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    (
+        "review-of-unknown-designs-starts-low-and-is-small",
+        [review("unknown", participants=3_172)],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    (
+        "review-that-never-said-reads-as-unknown",
+        [review(None, participants=3_172)],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    (
+        "unknown-review-beside-a-large-cohort-is-low",
+        [review("unknown", participants=3_172), Study("cohort", participants=2_114)],
+        False,
+        DEFAULT,
+        LOW,
+        [NOT_RANDOMISED],
+    ),
+    (
+        "randomised-flags-on-a-review-of-unknown-designs-clear-the-design-concerns",
+        [review("unknown", randomised=True, controlled=True)],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL],
+    ),
+    # ...a review pooling RCTs only: its pooled total counts, at the same edges as a trial.
+    (
+        "rct-only-review-of-99-is-small",
+        [review("rct_only", participants=99)],
+        False,
+        DEFAULT,
+        MODERATE,
+        [SMALL],
+    ),
+    ("rct-only-review-of-100-is-not-small", [review("rct_only", participants=100)], False, DEFAULT, HIGH, []),
+    (
+        "rct-only-review-of-unknown-size-is-small",
+        [review("rct_only", participants=None)],
+        False,
+        DEFAULT,
+        MODERATE,
+        [SMALL],
+    ),
+    (
+        "pooled-designs-on-a-non-review-are-ignored",
+        [replace(Study("case_series"), pooled_designs="rct_only")],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [NOT_RANDOMISED, NOT_CONTROLLED],
+    ),
+    # Rule 4: every step judges only the studies that set the starting level.
+    (
+        "20-person-rct-beside-500-person-case-series-is-small",
+        [Study("rct", participants=20), Study("case_series", participants=500)],
+        False,
+        DEFAULT,
+        MODERATE,
+        [SMALL],
+    ),
+    (
+        "short-rcts-beside-a-long-cohort-have-no-long-term-follow-up",
+        [Study("rct", follow_up_months=10), Study("cohort", follow_up_months=36)],
+        False,
+        DEFAULT,
+        MODERATE,
+        [NO_LONG_TERM],
+    ),
+    (
+        "industry-rct-beside-an-independent-case-series-is-industry-sponsored",
+        [Study("rct", sponsorship="industry"), Study("case_series", sponsorship="independent")],
+        False,
+        DEFAULT,
+        MODERATE,
+        [INDUSTRY],
+    ),
+    (
+        "independent-uncontrolled-review-does-not-cancel-the-sponsorship-step",
+        [Study("cohort", sponsorship="unknown"), review("uncontrolled_only", sponsorship="independent")],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [NOT_RANDOMISED, INDUSTRY],
+    ),
+    (
+        "rct-and-rct-only-review-both-set-the-start-and-are-judged-together",
+        [Study("rct", participants=20, follow_up_months=6), review("rct_only")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "studies-of-a-lower-start-are-not-judged",
+        [
+            Study("cohort", participants=10, follow_up_months=1, sponsorship="industry", risk_of_bias="high"),
+            Study("rct"),
+        ],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),  # fmt: skip
+    # Rule 4: risk of bias, judged on the group: one step down only when every study in it is high.
+    (
+        "rct-at-high-risk-of-bias-steps-down-once",
+        [Study(risk_of_bias="high")],
+        False,
+        DEFAULT,
+        MODERATE,
+        [HIGH_ROB],
+    ),  # fmt: skip
+    (
+        "every-study-at-high-risk-steps-down-once",
+        [Study(risk_of_bias="high"), Study(risk_of_bias="high")],
+        False,
+        DEFAULT,
+        MODERATE,
+        [HIGH_ROB],
+    ),
+    (
+        "one-study-not-at-high-risk-is-enough",
+        [Study(risk_of_bias="high"), Study(risk_of_bias="some_concerns")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "high-beside-not-assessed-is-neither-a-step-nor-not-assessed",
+        [Study(risk_of_bias="high"), Study(risk_of_bias="not_assessed")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    ("some-concerns-does-not-step-down", [Study(risk_of_bias="some_concerns")], False, DEFAULT, HIGH, []),
+    (
+        "none-assessed-is-a-concern-without-a-step",
+        [Study(risk_of_bias="not_assessed"), Study(risk_of_bias="not_assessed")],
+        False,
+        DEFAULT,
+        HIGH,
+        [ROB_NOT_ASSESSED],
+    ),
+    (
+        "one-assessed-study-in-the-group-clears-not-assessed",
+        [Study(risk_of_bias="not_assessed"), Study(risk_of_bias="low")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "risk-outside-the-group-is-not-judged",
+        [Study("rct", risk_of_bias="low"), Study("case_series", risk_of_bias="high")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "not-assessed-outside-the-group-is-not-a-concern",
+        [Study("rct", risk_of_bias="low"), Study("cohort", risk_of_bias="not_assessed")],
+        False,
+        DEFAULT,
+        HIGH,
+        [],
+    ),
+    (
+        "high-risk-is-a-fourth-step",
+        [weak("rct", risk_of_bias="high")],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [SMALL, NO_LONG_TERM, INDUSTRY, HIGH_ROB],
+    ),
+    (
+        "high-risk-on-a-case-series-stays-at-the-floor",
+        [Study("case_series", risk_of_bias="high")],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [NOT_RANDOMISED, NOT_CONTROLLED, HIGH_ROB],
+    ),
+    (
+        "high-risk-review-of-rcts-steps-down",
+        [review("rct_only", risk_of_bias="high")],
+        False,
+        DEFAULT,
+        MODERATE,
+        [HIGH_ROB],
+    ),
+    (
+        "without-peer-review-every-human-study-is-judged-for-risk",
+        [
+            Study("rct", peer_reviewed=False, risk_of_bias="not_assessed"),
+            Study("case_series", peer_reviewed=False, risk_of_bias="not_assessed"),
+        ],
+        False,
+        DEFAULT,
+        VERY_LOW,
+        [ROB_NOT_ASSESSED, NOT_PEER_REVIEWED],
+    ),  # fmt: skip
 ]
 
 
@@ -423,6 +691,78 @@ def test_starting_level_by_design(design, level, concerns):
 
 def test_starting_level_table_covers_every_design():
     assert {case[0] for case in STARTING_LEVEL_CASES} == {d.value for d in StudyDesign}
+
+
+# Rule 3, reviews: each review design by what it pools (None: a row that never said).
+REVIEW_START_CASES = [
+    (design, pooled, level)
+    for design in ("systematic_review", "meta_analysis")
+    for pooled, level in (
+        ("rct_only", HIGH),
+        ("includes_non_randomised", LOW),
+        ("uncontrolled_only", VERY_LOW),
+        ("unknown", LOW),
+        (None, LOW),
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("design", "pooled", "level"),
+    [pytest.param(*case, id=f"{case[0]}-{case[1]}") for case in REVIEW_START_CASES],
+)
+def test_a_review_starts_where_the_studies_it_pools_do(design, pooled, level):
+    assert starting_level(review(pooled, design)) == level
+    assert derive_evidence([review(pooled, design)], False, DEFAULT).starting_level == level
+
+
+def test_review_start_table_covers_every_pooled_design():
+    assert {case[1] for case in REVIEW_START_CASES} - {None} == {p.value for p in PooledDesigns}
+
+
+# The summary names where the rating started and which designs every step judged.
+@pytest.mark.parametrize(
+    ("studies", "start", "judged"),
+    [
+        pytest.param([], INSUFFICIENT, [], id="no-studies"),
+        pytest.param([Study("animal")], INSUFFICIENT, [], id="no-human-studies"),
+        pytest.param(
+            [Study("rct", participants=20), Study("case_series")], HIGH, ["rct"], id="rct-over-series"
+        ),
+        pytest.param(
+            [Study("rct"), review("rct_only", "meta_analysis"), review("unknown")],
+            HIGH,
+            ["meta_analysis", "rct"],
+            id="rct-and-rct-only-review-in-enum-order",
+        ),
+        pytest.param(
+            [
+                review("includes_non_randomised"),
+                Study("cohort"),
+                Study("case_control"),
+                Study("pilot_uncontrolled"),
+            ],
+            LOW,
+            ["systematic_review", "cohort", "case_control"],
+            id="every-design-starting-low",
+        ),
+        pytest.param(
+            [review("uncontrolled_only"), Study("case_series"), Study("rct", peer_reviewed=False)],
+            VERY_LOW,
+            ["systematic_review", "case_series"],
+            id="non-peer-reviewed-rct-is-not-judged",
+        ),
+        pytest.param(
+            [Study("rct", peer_reviewed=False), Study("cohort", peer_reviewed=False)],
+            VERY_LOW,
+            ["rct", "cohort"],
+            id="nothing-peer-reviewed-judges-every-human-study",
+        ),
+    ],
+)
+def test_starting_level_and_judged_designs(studies, start, judged):
+    summary = derive_evidence(studies, False, DEFAULT)
+    assert (summary.starting_level, [d.value for d in summary.judged_designs]) == (start, judged)
 
 
 @pytest.mark.parametrize(
@@ -542,6 +882,8 @@ def test_accepts_a_one_shot_iterable():
                 "longest_follow_up_months": None,
                 "independent_peer_reviewed": 0,
                 "concerns": ["no_human_studies", "adverse_events_reported"],
+                "starting_level": "insufficient",
+                "judged_designs": [],
             },
             id="insufficient",
         ),
@@ -557,6 +899,8 @@ def test_accepts_a_one_shot_iterable():
                 "longest_follow_up_months": 9.5,
                 "independent_peer_reviewed": 1,
                 "concerns": ["small_samples", "no_long_term_follow_up"],
+                "starting_level": "high",
+                "judged_designs": ["rct"],
             },
             id="low-with-concerns",
         ),
@@ -572,6 +916,8 @@ def test_accepts_a_one_shot_iterable():
                 "longest_follow_up_months": 24.0,
                 "independent_peer_reviewed": 1,
                 "concerns": [],
+                "starting_level": "high",
+                "judged_designs": ["meta_analysis"],
             },
             id="high-no-concerns",
         ),
@@ -597,4 +943,6 @@ def test_summary_defaults_are_empty():
         "longest_follow_up_months": None,
         "independent_peer_reviewed": 0,
         "concerns": [],
+        "starting_level": "insufficient",
+        "judged_designs": [],
     }
