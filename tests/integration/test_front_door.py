@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -254,13 +255,14 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="needs systemd-analyze")
 def test_the_systemd_units_verify(tmp_path):
-    """`systemd-analyze verify` on the units, their paths pointed at this checkout (it checks that
-    each command exists); any warning fails too."""
+    """`systemd-analyze verify` on the units, their paths pointed at this checkout and the running
+    virtualenv (it checks that each command exists); any warning fails too."""
     env = tmp_path / "env"
     env.write_text("")
     units = []
     for unit in sorted((ROOT / "deploy" / "systemd").iterdir()):
-        text = unit.read_text().replace("/srv/tpa", str(ROOT)).replace("/etc/tpa/env", str(env))
+        text = unit.read_text().replace("/srv/tpa/.venv", sys.prefix).replace("/srv/tpa", str(ROOT))
+        text = text.replace("/etc/tpa/env", str(env))
         text = text.replace("User=tpa", "User=root").replace("Group=tpa", "Group=root")
         (tmp_path / unit.name).write_text(text)
         units.append(str(tmp_path / unit.name))
