@@ -351,15 +351,20 @@ class FaultProxy:
             if trigger is None or not trigger.matches(data):
                 return False
             self._trigger = None
+        # The server's answers to this link are dropped from now on: a message forwarded before the
+        # cut must reach the server, never let its answer reach the client first (it did, under load).
+        link.frozen = True
         if trigger.forward:
             with contextlib.suppress(OSError):
                 link.upstream.sendall(data)
+        # Known as fired before the cut: the client answers as soon as it sees the cut, and a test
+        # reading `fired` then must not find it unset (it did, under load).
         trigger.message = data
+        trigger.fired.set()
         if trigger.then == DOWN:
             self.down()
         elif trigger.then == BLACKHOLE:
             self.blackhole()
         else:
             self._cut_link(link)
-        trigger.fired.set()
         return True
