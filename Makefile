@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 # The webhook worker runs beside gunicorn; when gunicorn exits it gets SIGTERM and ends after its pass.
 run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), deliver webhooks
 	$(FLASK) db upgrade
-	$(FLASK) seed --if-empty
+	$(FLASK) seed --if-empty --demo
 	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \

@@ -60,14 +60,19 @@ def db_check() -> None:
 @click.command("seed")
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only seed a database that holds no treatment.")
-def seed_command(if_empty: bool) -> None:
-    """Load the seed catalogue (idempotent: upsert by slug)."""
+@click.option(
+    "--demo", is_flag=True,
+    help="Record the illustrative positions (some approved) instead of every treatment under review.",
+)  # fmt: skip
+def seed_command(if_empty: bool, demo: bool) -> None:
+    """Load the seed catalogue (idempotent: upsert by slug), unreviewed: every new treatment under
+    review unless --demo. Treatments already present keep their decisions."""
     session = get_session()
     if if_empty and session.scalar(select(func.count(Treatment.id))):
         click.echo("Catalogue already present; not seeding.")
         return
     try:
-        counts = load_catalogue(session, current_rules())
+        counts = load_catalogue(session, current_rules(), demo=demo)
     except (SeedError, DomainError) as error:
         click.echo(f"Seed refused: {error}", err=True)
         sys.exit(1)

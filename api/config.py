@@ -21,6 +21,9 @@ class Config:
     EVIDENCE_LONG_TERM_MONTHS = 12  # at least this is "long-term" follow-up
     POLICY_MINIMUM_EVIDENCE_LEVEL = "moderate"
     POLICY_RECOGNISED_REGULATORS = ("FDA", "EMA", "HPRA", "MHRA", "EU_MDR", "TGA", "HC")
+    # A `warning_issued` regulatory entry on an approved treatment suspends its bookings at once,
+    # until a decision (README "Booking checks"). TPA_POLICY_SUSPEND_ON_WARNING=false turns it off.
+    POLICY_SUSPEND_ON_WARNING = True
 
     REVIEW_INTERVAL_MONTHS = 12  # after a decision, the next review is due in this many months
     REVIEW_INTERVAL_MONTHS_UNDER_REVIEW = 6

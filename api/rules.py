@@ -23,6 +23,7 @@ class Rules:
     gate: GatePolicy
     fingerprint: str
     review_intervals: Mapping[str, int]
+    suspend_on_warning: bool = True
 
     def review_interval_months(self, status: str) -> int:
         """Months until the next scheduled review after a decision to `status`."""
@@ -44,7 +45,7 @@ class Rules:
         fingerprint = hashlib.sha256(seed.encode()).hexdigest()[:12]
         intervals = {"default": int(config["REVIEW_INTERVAL_MONTHS"])}
         intervals["under_review"] = int(config["REVIEW_INTERVAL_MONTHS_UNDER_REVIEW"])
-        return cls(thresholds, gate, fingerprint, intervals)
+        return cls(thresholds, gate, fingerprint, intervals, bool(config["POLICY_SUSPEND_ON_WARNING"]))
 
 
 def current_rules() -> Rules:

@@ -2,6 +2,12 @@
 
 Every file goes through the same schemas as the API, and every initial decision through the
 policy gate, so the seed cannot hold what the API would refuse. A second run changes nothing.
+
+The catalogue is illustrative, not the clinic's review. By default every new treatment is recorded
+`under_review` (nothing bookable until the clinic decides); `demo=True` records the illustrative
+positions in the files. Either way the decisions are the illustrative seed's (`SEED_ACTOR`), no
+review is recorded (`last_reviewed_on` stays empty) and every review is due on the day of seeding.
+A treatment already in the database keeps its decisions: a re-run refreshes content and facts only.
 """
 
 from __future__ import annotations
@@ -39,7 +45,16 @@ def read_catalogue(seed_dir: Path = SEED_DIR) -> list[dict[str, Any]]:
     return [_read_treatment(seed_dir / "treatments" / f"{slug}.yaml") for slug in index["treatments"]]
 
 
-def load_catalogue(session: Session, rules: Rules, seed_dir: Path = SEED_DIR) -> dict[str, int]:
+UNREVIEWED = {
+    "status": "under_review",
+    "reason": "Part of the illustrative seed catalogue: the clinic has not reviewed this treatment yet.",
+    "reason_codes": ["awaiting_clinic_review"],
+}
+
+
+def load_catalogue(
+    session: Session, rules: Rules, seed_dir: Path = SEED_DIR, *, demo: bool = False
+) -> dict[str, int]:
     """Create missing treatments and refresh changed ones; counts what happened."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for item in read_catalogue(seed_dir):
@@ -48,7 +63,8 @@ def load_catalogue(session: Session, rules: Rules, seed_dir: Path = SEED_DIR) ->
             try:
                 service.create_treatment(
                     session, item["data"], SEED_ACTOR, rules,
-                    studies=item["studies"], regulatory=item["regulatory"], decision=item["decision"],
+                    studies=item["studies"], regulatory=item["regulatory"],
+                    decision=item["decision"] if demo else UNREVIEWED, reviewed=False,
                 )  # fmt: skip
             except DomainError as error:
                 session.rollback()

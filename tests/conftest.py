@@ -70,7 +70,7 @@ def runner(app: Flask) -> Any:
 @pytest.fixture
 def seeded(app: Flask) -> None:
     with app.app_context():
-        load_catalogue(get_session(), current_rules())
+        load_catalogue(get_session(), current_rules(), demo=True)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class Facts:
     slug: str
     status: str
     requirements: list[Any]
+    suspended: bool = False
 
 
 UNKNOWN = Facts("", "", [])
@@ -60,7 +61,7 @@ def recall(session: Session, store: VersionedStore, version: Hashable, refs: lis
 
 def _look_up(session: Session, keys: list[Key]) -> dict[Key, Facts]:
     """At most two indexed queries for the treatments named, by slug and by booking-system id."""
-    columns = (Treatment.slug, Treatment.status, Treatment.booking_requirements)
+    columns = (Treatment.slug, Treatment.status, Treatment.booking_requirements, Treatment.suspended_at)
     found: dict[Key, Facts] = {}
     slugs = [k[0] for k in keys if len(k) == 1]
     if slugs:
@@ -76,7 +77,7 @@ def _look_up(session: Session, keys: list[Key]) -> dict[Key, Facts]:
 
 
 def _facts(row: Any) -> Facts:
-    return Facts(row.slug, row.status.value, list(row.booking_requirements))
+    return Facts(row.slug, row.status.value, list(row.booking_requirements), row.suspended_at is not None)
 
 
 def create_store(app: Flask) -> VersionedStore:

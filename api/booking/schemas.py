@@ -69,7 +69,9 @@ class BookingResultSchema(ma.Schema):
     status = fields.String(allow_none=True, metadata={"example": "not_approved"})
     reason = fields.String(
         metadata={
-            "description": "The status, `unknown_treatment`, or `unknown_status` (any doubt: not bookable)",
+            "description": "The status, `suspended_pending_review` (approved, but a regulatory warning "
+            "paused bookings until the clinic decides again), `unknown_treatment`, or `unknown_status` "
+            "(any doubt: not bookable)",
             "example": "not_approved",
         }
     )

@@ -38,7 +38,7 @@ def _answer(refs: list[Ref], found: list[Facts]) -> dict[str, Any]:
 
 def _result(ref: Ref, facts: Facts) -> dict[str, Any]:
     known = facts is not UNKNOWN
-    answer = bookability(facts.status if known else None)
+    answer = bookability(facts.status if known else None, facts.suspended)
     return {
         "treatment": ref,
         "slug": facts.slug if known else None,

@@ -26,7 +26,8 @@ FEED_LOCK_KEY = 7_215_001  # arbitrary, constant: the feed's advisory lock
 EVENT_TYPES = (
     "treatment.created", "treatment.updated", "treatment.status_changed", "decision.recorded",
     "treatment.reviewed", "study.created", "study.updated", "study.deleted",
-    "regulatory.created", "regulatory.updated", "regulatory.deleted",
+    "regulatory.created", "regulatory.updated", "regulatory.deleted", "treatment.bookability_changed",
+    "treatment.gate_not_met",
 )  # fmt: skip
 _PENDING = "pending_change_events"
 PUBLIC_WRITE = "public_write"  # session.info flag: this transaction carries change events

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from api.db import get_session
 from api.reviews.schemas import MAX_WITHIN_DAYS
 from api.reviews.service import reviews_due
+from api.rules import current_rules
 
 reviews_cli = AppGroup("reviews", help="Review monitoring.")
 
@@ -23,11 +24,12 @@ reviews_cli = AppGroup("reviews", help="Review monitoring.")
     help="Also list reviews due within this many days.",
 )  # fmt: skip
 def reviews_due_command(within: int) -> None:
-    """List overdue and soon-due reviews; exit 1 if any is overdue, else 0."""
-    report = reviews_due(get_session(), within)
+    """List approved treatments that no longer meet the gate, then overdue and soon-due reviews;
+    exit 1 if any is flagged or overdue, else 0."""
+    report = reviews_due(get_session(), within, current_rules())
     for line in format_report(report):
         click.echo(line)
-    if report["overdue"]:
+    if report["overdue"] or any(item["gate_not_met"] for item in report["items"]):
         sys.exit(1)
 
 
@@ -50,6 +52,8 @@ def format_report(report: dict[str, Any]) -> list[str]:
 
 
 def _when(item: dict[str, Any]) -> str:
+    if item["gate_not_met"]:
+        return "GATE NOT MET: " + ", ".join(u["code"] for u in item["unmet"])
     if item["next_review_due"] is None:
         return "OVERDUE: never scheduled"
     if item["overdue"]:

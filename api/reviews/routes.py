@@ -62,7 +62,9 @@ class ReviewsDue(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """List overdue and soon-due reviews
 
-        Treatments whose next review is due on or before today + `within` days (default 30), or
-        was never scheduled; overdue first. `flask --app api reviews due` prints the same.
+        First, approved treatments whose current facts no longer meet the policy gate
+        (`gate_not_met`, with the unmet criteria), whenever their review is due. Then treatments
+        whose next review is due on or before today + `within` days (default 30), or was never
+        scheduled; overdue first. `flask --app api reviews due` prints the same.
         """
-        return service.reviews_due(get_session(), args["within"])
+        return service.reviews_due(get_session(), args["within"], current_rules())

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.fields import Text
+from api.smorest import UnmetCriterionSchema
 from api.treatments.schemas import Enum
 from api.treatments.vocabulary import Status
 
@@ -50,6 +51,14 @@ class DueReviewSchema(ma.Schema):
     overdue = fields.Boolean(metadata={"description": "Due before today, or never scheduled"})
     days_overdue = fields.Integer(allow_none=True, metadata={"description": "Set when overdue"})
     days_until_due = fields.Integer(allow_none=True, metadata={"description": "Set when not overdue"})
+    gate_not_met = fields.Boolean(
+        metadata={
+            "description": "Approved, but its current facts no longer meet the policy gate: listed first"
+        }
+    )
+    unmet = fields.List(
+        fields.Nested(UnmetCriterionSchema), metadata={"description": "The criteria not met, when flagged"}
+    )
 
 
 class DueReviewsSchema(ma.Schema):

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from api.audit.service import Actor, diff, record_audit
 from api.changes.service import record_change
@@ -20,7 +20,7 @@ from api.db import utcnow
 from api.reviews.models import Review
 from api.rules import Rules
 from api.treatments.models import Treatment
-from api.treatments.service import add_months, find_treatment  # same month arithmetic as decisions
+from api.treatments.service import add_months, find_treatment, gate_unmet  # as decisions do
 from api.treatments.vocabulary import Status
 
 # --- rules (pure) -----------------------------------------------------------------------------
@@ -42,9 +42,10 @@ def due_state(next_review_due: dt.date | None, today: dt.date) -> dict[str, Any]
 
 
 def _due_order(row: dict[str, Any]) -> tuple[Any, ...]:
-    # Never scheduled first, then the longest overdue, then the soonest due.
+    # Approved treatments that no longer meet the gate first, then never scheduled, then the
+    # longest overdue, then the soonest due.
     due = row["next_review_due"]
-    return (due is not None, due or dt.date.min, row["name"], row["slug"])
+    return (not row["gate_not_met"], due is not None, due or dt.date.min, row["name"], row["slug"])
 
 
 # --- use cases --------------------------------------------------------------------------------
@@ -86,17 +87,33 @@ def list_reviews(session: Session, slug: str) -> list[Review]:
     return list(session.scalars(query))
 
 
-def reviews_due(session: Session, within: int, today: dt.date | None = None) -> dict[str, Any]:
-    """Treatments whose next review is due on or before today + `within` days (or was never
-    scheduled), overdue first."""
+def reviews_due(session: Session, within: int, rules: Rules, today: dt.date | None = None) -> dict[str, Any]:
+    """Approved treatments whose current facts no longer meet the policy gate, whenever their
+    review is due, then treatments whose next review is due on or before today + `within` days
+    (or was never scheduled), overdue first."""
     today = today or utcnow().date()
     due_by = today + dt.timedelta(days=within)
-    query = select(
+    columns = (
         Treatment.slug, Treatment.name, Treatment.status, Treatment.last_reviewed_on,
         Treatment.next_review_due,
-    ).where((Treatment.next_review_due.is_(None)) | (Treatment.next_review_due <= due_by))  # fmt: skip
-    rows = [row._asdict() for row in session.execute(query)]
-    items = [row | due_state(row["next_review_due"], today) for row in sorted(rows, key=_due_order)]
+    )  # fmt: skip
+    query = select(*columns).where(
+        (Treatment.next_review_due.is_(None)) | (Treatment.next_review_due <= due_by)
+    )
+    rows = {row.slug: row._asdict() | {"gate_not_met": False, "unmet": []} for row in session.execute(query)}
+    approved = session.scalars(
+        select(Treatment)
+        .where(Treatment.status == Status.APPROVED)
+        .options(selectinload(Treatment.studies), selectinload(Treatment.regulatory))
+    )
+    for treatment in approved:
+        unmet = gate_unmet(treatment, rules)
+        if unmet:
+            row = {c.key: getattr(treatment, c.key) for c in columns}
+            rows[treatment.slug] = row | {
+                "gate_not_met": True, "unmet": [{"code": u.code, "message": u.message} for u in unmet],
+            }  # fmt: skip
+    items = [row | due_state(row["next_review_due"], today) for row in sorted(rows.values(), key=_due_order)]
     return {
         "as_of": today,
         "within_days": within,

@@ -69,8 +69,9 @@ def treatment_jsonld(view: dict[str, Any], clinic_name: str, page_url: str) -> d
         "name": view["name"],
         "about": {"@type": "Thing", "name": view["name"]},
         "mainEntity": entity,
+        # Only a review a person recorded: an unreviewed (seeded) treatment claims neither.
         "lastReviewed": _date(view.get("last_reviewed_on")),
-        "reviewedBy": clinic,
+        "reviewedBy": clinic if view.get("last_reviewed_on") else None,
         "publisher": clinic,
     }
     return _without_empty(page)

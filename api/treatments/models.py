@@ -66,6 +66,10 @@ class Treatment(Timestamped, Base):
     safety: Mapped[list[Any]] = mapped_column(JSON, default=list)
     last_reviewed_on: Mapped[dt.date | None]
     next_review_due: Mapped[dt.date | None]
+    # Set when a regulatory warning suspends an approved treatment's bookings; only a decision
+    # clears it. A column of this public table, so every worker's read cache hears the change.
+    suspended_at: Mapped[dt.datetime | None]
+    suspension_reason: Mapped[str | None] = mapped_column(String(500))
     version: Mapped[int] = mapped_column(default=1)
 
     studies: Mapped[list[Study]] = relationship(

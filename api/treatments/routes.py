@@ -31,6 +31,7 @@ from api.treatments.schemas import (
     StudyPatchSchema,
     StudySchema,
     TreatmentCreateSchema,
+    TreatmentGateSchema,
     TreatmentPageSchema,
     TreatmentPatchSchema,
     TreatmentQueryArgsSchema,
@@ -317,6 +318,21 @@ class TreatmentRegulatoryById(MethodView):
     def delete(self, slug: str, entry_id: int) -> None:
         """Delete a regulatory entry"""
         service.delete_regulatory(get_session(), slug, entry_id, if_match(), current_actor(), current_rules())
+
+
+@blp.route("/<slug:slug>/gate")
+class TreatmentGate(MethodView):
+    @uncacheable("editors only: staff's view of the gate")
+    @blp.requires_role("editor")
+    @blp.response(200, TreatmentGateSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """Get a treatment's policy gate status: whether its current facts meet the gate
+
+        An approved treatment that no longer meets it is `flagged` (and listed first in the
+        due-review report); its decision stands until a reviewer records a new one.
+        """
+        return service.gate_status(get_session(), slug, current_rules())
 
 
 @blp.route("/<slug:slug>/audit")

@@ -20,6 +20,7 @@ from api.fields import (
     Text,
 )
 from api.pagination import MAX_LIST_OFFSET
+from api.smorest import UnmetCriterionSchema
 from api.treatments.vocabulary import (
     POOLED_FIELDS,
     REVIEW_DESIGNS,
@@ -419,6 +420,26 @@ class JsonLdSchema(ma.Schema):
     context = fields.String(data_key="@context", metadata={"example": "https://schema.org"})
     type = fields.String(data_key="@type", metadata={"example": "MedicalWebPage"})
     mainEntity = fields.Dict()  # noqa: N815 (schema.org's name)
+
+
+class TreatmentGateSchema(ma.Schema):
+    """Staff's view of the policy gate for a treatment's current facts."""
+
+    slug = fields.String(metadata={"example": "exosomes"})
+    status = Enum(Status)
+    evidence_level = Enum(EvidenceLevel)
+    meets_gate = fields.Boolean(metadata={"description": "The current facts would pass an approval"})
+    unmet = fields.List(fields.Nested(UnmetCriterionSchema), metadata={"description": "What the gate lacks"})
+    flagged = fields.Boolean(
+        metadata={
+            "description": "Approved, but no longer meets the gate: listed first in the due-review report"
+        }
+    )
+    bookable = fields.Boolean()
+    suspended_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "Set while a regulatory warning suspends bookings"}
+    )
+    suspension_reason = fields.String(allow_none=True)
 
 
 class AuditQueryArgsSchema(ma.Schema):

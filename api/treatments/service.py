@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, load_only, selectinload
 
-from api.audit.service import Actor, diff, list_audit, record_audit
-from api.booking.rules import is_bookable
+from api.audit.service import SYSTEM_ACTOR, Actor, diff, list_audit, record_audit
+from api.booking.rules import SUSPENDED, bookable_clause, is_bookable
 from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import (
@@ -50,6 +50,7 @@ OVERRIDE_MIN_LENGTH = 40
 SUMMARY_COLUMNS = (
     Treatment.slug, Treatment.name, Treatment.aliases, Treatment.category, Treatment.summary,
     Treatment.status, Treatment.status_reason, Treatment.safety, Treatment.updated_at, Treatment.version,
+    Treatment.suspended_at,
 )  # fmt: skip
 
 
@@ -107,6 +108,34 @@ def counted_studies(treatment: Treatment) -> list[Study]:
     return [s for s in treatment.studies if s.screening == Screening.ACCEPTED]
 
 
+def treatment_bookable(treatment: Treatment) -> bool:
+    """`api.booking.rules.is_bookable` for a treatment row: approved and not suspended."""
+    return is_bookable(treatment.status, treatment.suspended_at is not None)
+
+
+def gate_unmet(treatment: Treatment, rules: Rules) -> list[UnmetCriterion]:
+    """What the treatment's current facts lack for approval (the policy gate), whatever its status."""
+    return approval_blockers(evidence_for(treatment, rules).level, treatment.regulatory, rules.gate)
+
+
+def gate_status(session: Session, slug: str, rules: Rules) -> dict[str, Any]:
+    """Staff's view of the gate: whether the treatment's current facts meet it, and, for an approved
+    one that no longer does, the flag that puts it first in the due-review report."""
+    treatment = find_treatment(session, slug)
+    unmet = gate_unmet(treatment, rules)
+    return {
+        "slug": treatment.slug,
+        "status": treatment.status,
+        "evidence_level": evidence_for(treatment, rules).level,
+        "meets_gate": not unmet,
+        "unmet": [{"code": u.code, "message": u.message} for u in unmet],
+        "flagged": treatment.status == Status.APPROVED and bool(unmet),
+        "bookable": treatment_bookable(treatment),
+        "suspended_at": treatment.suspended_at,
+        "suspension_reason": treatment.suspension_reason,
+    }
+
+
 def treatment_etag(treatment: Treatment, rules: Rules) -> str:
     """A strong ETag: the row version plus everything else a representation depends on."""
     return f'"t{treatment.id}-v{treatment.version}-{rules.fingerprint}"'
@@ -126,7 +155,7 @@ def summary_view(treatment: Treatment, rules: Rules) -> dict[str, Any]:
         "summary": treatment.summary,
         "status": treatment.status,
         "status_reason": treatment.status_reason,
-        "bookable": is_bookable(treatment.status),
+        "bookable": treatment_bookable(treatment),
         "evidence": evidence_for(treatment, rules).as_dict(),
         "updated_at": treatment.updated_at,
     }
@@ -161,7 +190,7 @@ def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -
     if filters.status is not None:
         conditions.append(Treatment.status == filters.status)
     if filters.bookable is not None:
-        bookable = Treatment.status == Status.APPROVED
+        bookable = bookable_clause(Treatment.status, Treatment.suspended_at)
         conditions.append(bookable if filters.bookable else ~bookable)
     if filters.category is not None:
         conditions.append(Treatment.category == filters.category)
@@ -249,12 +278,13 @@ def _find_entry(
 def create_treatment(
     session: Session, data: dict[str, Any], actor: Actor, rules: Rules, *,
     studies: Sequence[dict[str, Any]] = (), regulatory: Sequence[dict[str, Any]] = (),
-    decision: dict[str, Any] | None = None,
+    decision: dict[str, Any] | None = None, reviewed: bool = True,
 ) -> Treatment:  # fmt: skip
     """Add a treatment with its first decision, so its status history is never empty.
 
     Through the API it starts `under_review`; the seed passes its studies, regulatory entries
-    and initial decision, which must pass the policy gate like any other.
+    and initial decision, which must pass the policy gate like any other, with `reviewed=False`:
+    no one reviewed it, so its review is due at once (`_decide`).
     """
     slug = data["slug"]
     if session.scalar(select(Treatment.id).where(Treatment.slug == slug)) is not None:
@@ -277,7 +307,7 @@ def create_treatment(
     first = decision or {"status": Status.UNDER_REVIEW, "reason": "Added to the catalogue for evaluation.",
                          "reason_codes": ["awaiting_evidence"]}  # fmt: skip
     _decide(session, treatment, first["status"], first["reason"], first.get("reason_codes", []),
-            None, actor, rules)  # fmt: skip
+            None, actor, rules, reviewed=reviewed)  # fmt: skip
     _commit(session)
     return treatment
 
@@ -292,7 +322,7 @@ def refresh_treatment(
     before = _content_snapshot(treatment)
     _apply_content(session, treatment, content)
     changes = diff(before, _content_snapshot(treatment))
-    changed = bool(changes)
+    changed, entries_changed = bool(changes), False
     if changes:
         _audit(session, treatment, "treatment", treatment.id, "updated", actor, changes)
         record_change(session, "treatment.updated", treatment.slug,
@@ -305,7 +335,7 @@ def refresh_treatment(
         desired = [_snapshot(model(**w), fields) for w in wanted]
         if current == desired:
             continue
-        changed = True
+        changed = entries_changed = True
         for entry in list(collection):
             _audit(session, treatment, _kind(entry)[0], entry.id, "deleted", actor,
                    diff(_snapshot(entry, fields), {}))  # fmt: skip
@@ -316,6 +346,9 @@ def refresh_treatment(
             _audit(session, treatment, _kind(entry)[0], entry.id, "created", actor,
                    diff({}, _snapshot(entry, fields)))  # fmt: skip
             _entry_event(session, treatment, entry, _kind(entry)[0], "created", rules)
+            _suspend_on_warning(session, treatment, entry, _kind(entry)[0], "created", rules)
+    if entries_changed:
+        _flag_unmet_gate(session, treatment, rules)  # once for the whole refresh
     if changed:
         treatment.updated_at = utcnow()
         _commit(session)
@@ -416,7 +449,8 @@ def record_decision(
     session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
 ) -> Decision:
     """Rule on a treatment's status. An approval must pass the policy gate unless an admin
-    overrides it with a written justification, which is then public."""
+    overrides it with a written justification, which is then public. Every decision lifts a
+    suspension of bookings (the clinic has ruled on the facts that caused it)."""
     treatment = find_treatment(session, slug, for_update=True)
     decision = _decide(
         session, treatment, data["status"], data["reason"], data.get("reason_codes", []),
@@ -428,8 +462,10 @@ def record_decision(
 
 def _decide(
     session: Session, treatment: Treatment, status: Status, reason: str, reason_codes: list[str],
-    override: str | None, actor: Actor, rules: Rules,
+    override: str | None, actor: Actor, rules: Rules, *, reviewed: bool = True,
 ) -> Decision:  # fmt: skip
+    """Record a decision. `reviewed=False` (the illustrative seed) records no review: the
+    treatment's `last_reviewed_on` stays as it was and its next review is due today."""
     status = Status(status)
     evidence = evidence_for(treatment, rules)
     unmet = (
@@ -456,6 +492,7 @@ def _decide(
         raise PolicyGateRefused(unmet)
 
     previous = treatment.status if treatment.id and _has_decisions(session, treatment) else None
+    was_bookable = treatment_bookable(treatment) if previous is not None else None
     today = utcnow().date()
     decision = Decision(
         treatment=treatment, status=status, previous_status=previous, reason=reason,
@@ -468,8 +505,12 @@ def _decide(
     before = _status_snapshot(treatment)
     treatment.status = status
     treatment.status_reason = reason
-    treatment.last_reviewed_on = today
-    treatment.next_review_due = add_months(today, rules.review_interval_months(status))
+    treatment.suspended_at = treatment.suspension_reason = None
+    if reviewed:
+        treatment.last_reviewed_on = today
+        treatment.next_review_due = add_months(today, rules.review_interval_months(status))
+    else:
+        treatment.next_review_due = today
     treatment.updated_at = utcnow()
     session.flush()
     changes = diff(before, _status_snapshot(treatment))
@@ -485,10 +526,65 @@ def _decide(
         record_change(
             session, "treatment.status_changed", treatment.slug,
             {"slug": treatment.slug, "old_status": previous.value,
-             "new_status": status.value, "old_bookable": is_bookable(previous),
-             "new_bookable": is_bookable(status), "reason": reason},
+             "new_status": status.value, "old_bookable": was_bookable,
+             "new_bookable": treatment_bookable(treatment), "reason": reason},
         )  # fmt: skip
+    if was_bookable is not None and was_bookable != treatment_bookable(treatment):
+        _bookability_changed(session, treatment, was_bookable, reason, decision_id=decision.id)
     return decision
+
+
+def _bookability_changed(
+    session: Session, treatment: Treatment, was_bookable: bool, reason: str, **cause: Any
+) -> None:
+    record_change(
+        session, "treatment.bookability_changed", treatment.slug,
+        {"slug": treatment.slug, "old_bookable": was_bookable, "new_bookable": treatment_bookable(treatment),
+         "status": Status(treatment.status).value, "reason": reason} | cause,
+    )  # fmt: skip
+
+
+def _after_entry_change(
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+) -> None:
+    """What a change to a study or regulatory entry sets off, in its own transaction: a warning
+    suspends an approved treatment's bookings; an approved treatment left short of the gate is
+    announced (`treatment.gate_not_met`). Decisions are never rewritten: only a new one rules."""
+    _suspend_on_warning(session, treatment, entry, kind, action, rules)
+    _flag_unmet_gate(session, treatment, rules)
+
+
+def _suspend_on_warning(
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+) -> None:
+    if treatment.status != Status.APPROVED:
+        return
+    warning = (
+        kind == "regulatory" and action != "deleted" and entry.status == RegulatoryStatusCode.WARNING_ISSUED
+    )
+    if warning and rules.suspend_on_warning and treatment.suspended_at is None:
+        was_bookable = treatment_bookable(treatment)
+        treatment.suspended_at = utcnow()
+        treatment.suspension_reason = f"{entry.regulator} issued a warning (regulatory entry {entry.id})."
+        session.flush()
+        _audit(session, treatment, "treatment", treatment.id, "suspended", SYSTEM_ACTOR, {
+            "suspended_at": {"from": None, "to": treatment.suspended_at.isoformat()},
+            "suspension_reason": {"from": None, "to": treatment.suspension_reason},
+            "regulatory_entry_id": {"from": None, "to": entry.id},
+        })  # fmt: skip
+        _bookability_changed(session, treatment, was_bookable, SUSPENDED, regulatory_entry_id=entry.id)
+
+
+def _flag_unmet_gate(session: Session, treatment: Treatment, rules: Rules) -> None:
+    if treatment.status != Status.APPROVED:
+        return
+    unmet = gate_unmet(treatment, rules)
+    if unmet:
+        record_change(
+            session, "treatment.gate_not_met", treatment.slug,
+            {"slug": treatment.slug, "status": Status(treatment.status).value,
+             "unmet": [{"code": u.code, "message": u.message} for u in unmet]},
+        )  # fmt: skip
 
 
 def _has_decisions(session: Session, treatment: Treatment) -> bool:
@@ -506,6 +602,7 @@ def _entry_created(
     session.flush()
     _audit(session, treatment, kind, entry.id, "created", actor, diff({}, _snapshot(entry, fields)))
     _entry_event(session, treatment, entry, kind, "created", rules)
+    _after_entry_change(session, treatment, entry, kind, "created", rules)
     _commit(session)
     return entry
 
@@ -525,6 +622,7 @@ def _entry_updated(
         session.flush()
         _audit(session, treatment, kind, entry.id, "updated", actor, changes)
         _entry_event(session, treatment, entry, kind, "updated", rules)
+        _after_entry_change(session, treatment, entry, kind, "updated", rules)
     _commit(session)
     return entry
 
@@ -542,6 +640,7 @@ def _entry_deleted(
     treatment.updated_at = utcnow()
     session.flush()
     _entry_event(session, treatment, entry, kind, "deleted", rules)
+    _after_entry_change(session, treatment, entry, kind, "deleted", rules)
     _commit(session)
 
 
@@ -609,6 +708,7 @@ def _status_snapshot(treatment: Treatment) -> dict[str, Any]:
         "status_reason": treatment.status_reason,
         "last_reviewed_on": _iso(treatment.last_reviewed_on),
         "next_review_due": _iso(treatment.next_review_due),
+        "suspension_reason": treatment.suspension_reason,  # a decision lifts a suspension
     }
 
 
@@ -635,7 +735,7 @@ def _public_state(treatment: Treatment) -> dict[str, Any]:
         "slug": treatment.slug,
         "name": treatment.name,
         "status": Status(treatment.status).value,
-        "bookable": is_bookable(treatment.status),
+        "bookable": treatment_bookable(treatment),
     }
 
 

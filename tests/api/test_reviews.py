@@ -183,6 +183,7 @@ def test_reviews_due_lists_overdue_first_then_soonest(client, editor, schedule):
     assert never | {"last_reviewed_on": None} == {
         "slug": "due-never", "name": "Due never", "status": "under_review", "last_reviewed_on": None,
         "next_review_due": None, "overdue": True, "days_overdue": None, "days_until_due": None,
+        "gate_not_met": False, "unmet": [],
     }  # fmt: skip
     assert (overdue["overdue"], overdue["days_overdue"], overdue["days_until_due"]) == (True, 10, None)
     assert (soon["overdue"], soon["days_overdue"], soon["days_until_due"]) == (False, None, 5)

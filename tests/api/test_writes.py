@@ -918,8 +918,8 @@ def test_the_change_feed_records_each_write_in_order(client, editor, reviewer):
     types = [e["type"] for e in events if e["type"] != "decision.recorded"]
     assert types == [
         "treatment.created", "treatment.updated", "study.created", "study.updated", "regulatory.created",
-        "treatment.status_changed", "regulatory.updated", "treatment.status_changed", "regulatory.deleted",
-        "study.deleted",
+        "treatment.status_changed", "treatment.bookability_changed", "regulatory.updated",
+        "treatment.status_changed", "treatment.bookability_changed", "regulatory.deleted", "study.deleted",
     ]  # fmt: skip
     ids = [e["id"] for e in events]
     assert ids == sorted(set(ids))

@@ -129,3 +129,23 @@ def test_0005_keeps_every_row_gives_reviews_unknown_pooled_designs_and_downgrade
         command.upgrade(config, "head")
         assert row_counts(url) == before | {"studies": before["studies"] + 1}
         assert NEW_STUDY_COLUMNS <= columns(url, "studies")
+
+
+def test_0006_adds_the_suspension_columns_suspending_nothing_and_downgrades_to_0005():
+    with fresh_database(migrate=False) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0004")
+        add_treatment_as_of_0004(url)
+        command.upgrade(config, "0005")
+        before = row_counts(url)
+
+        command.upgrade(config, "0006")
+        assert row_counts(url) == before
+        assert {"suspended_at", "suspension_reason"} <= columns(url, "treatments")
+        assert [tuple(r) for r in run(url, "SELECT suspended_at, suspension_reason FROM treatments")] == [
+            (None, None)
+        ]
+
+        command.downgrade(config, "0005")
+        assert row_counts(url) == before
+        assert not {"suspended_at", "suspension_reason"} & columns(url, "treatments")

@@ -218,6 +218,7 @@ def calls(w: World) -> list[Call]:
              headers=a | {"If-Match": w.regulatory_etag}),
         Call("delete regulatory", "DELETE", r, headers=a | {"If-Match": w.regulatory_etag}),
         Call("audit", "GET", f"{t}/audit", headers=a),
+        Call("gate", "GET", f"{t}/gate", headers=a),
         Call("reviews", "GET", f"{t}/reviews"),
         Call("record review", "POST", f"{t}/reviews", json={"note": "Reviewed in an outage."}, headers=a),
         Call("reviews due", "GET", "/v1/reviews/due?within=30", headers=a),

@@ -1,5 +1,7 @@
 """The seed catalogue: valid, gate-consistent, idempotent, and honest about its sources"""
 
+import datetime as dt
+
 import pytest
 import yaml
 
@@ -222,7 +224,7 @@ def test_a_seed_that_would_fail_the_gate_is_refused(app, tmp_path):
         "decision": {"status": "approved", "reason": "No evidence at all."}, "studies": [], "regulatory": [],
     }))  # fmt: skip
     with app.app_context(), pytest.raises(SeedError, match=r"bad\.yaml: .*criteria for approval"):
-        load_catalogue(get_session(), current_rules(), tmp_path)
+        load_catalogue(get_session(), current_rules(), tmp_path, demo=True)
     assert counts(app)["treatments"] == 0
 
 
@@ -240,3 +242,96 @@ def test_seed_command_seeds_only_an_empty_database_with_if_empty(runner, app):
     assert "created" in first.output
     second = runner.invoke(args=["seed", "--if-empty"])
     assert "already present" in second.output
+
+
+# --- an illustrative seed arrives unreviewed (issue 15, item 8) ---------------------------------
+
+
+def seeded_rows(app):
+    return execute(
+        app, "SELECT slug, status, last_reviewed_on, next_review_due, suspended_at FROM treatments"
+    )
+
+
+def seed_deciders(app):
+    return {row[0] for row in execute(app, "SELECT DISTINCT decided_by FROM decisions")}
+
+
+def test_the_default_seed_records_every_treatment_under_review_due_today(app, runner, client):
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    rows = seeded_rows(app)
+    assert len(rows) == len(read_catalogue())
+    assert {row[1] for row in rows} == {"under_review"}
+    assert client.get("/v1/treatments?bookable=true").get_json()["total"] == 0
+    assert {str(row[2]) for row in rows} == {"None"}  # no one reviewed them
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert {str(row[3]) for row in rows} == {today}
+    assert seed_deciders(app) == {"illustrative-seed"}
+
+
+def test_seed_demo_records_the_illustrative_positions_still_unreviewed(app, runner):
+    result = runner.invoke(args=["seed", "--demo"])
+    assert result.exit_code == 0, result.output
+    statuses = {row[0]: row[1] for row in seeded_rows(app)}
+    assert statuses == {slug: status for slug, (status, _) in EXPECTED.items()}
+    assert {str(row[2]) for row in seeded_rows(app)} == {"None"}
+    assert seed_deciders(app) == {"illustrative-seed"}
+
+
+def test_the_due_review_report_lists_every_seeded_treatment_on_day_one(app, runner, auth, client):
+    assert runner.invoke(args=["seed", "--demo"]).exit_code == 0
+    report = client.get("/v1/reviews/due?within=0", headers=auth("editor")).get_json()
+    assert sorted(item["slug"] for item in report["items"]) == sorted(EXPECTED)
+    assert report["overdue"] == 0  # due today: not yet overdue
+
+
+def test_no_public_output_claims_a_review_of_a_seeded_treatment(app, runner, client):
+    assert runner.invoke(args=["seed", "--demo"]).exit_code == 0
+    slug = next(slug for slug, (status, _) in EXPECTED.items() if status == "approved")
+    assert client.get(f"/v1/treatments/{slug}").get_json()["last_reviewed_on"] is None
+    page = client.get(f"/v1/treatments/{slug}", headers={"Accept": "application/ld+json"}).get_json()
+    assert "lastReviewed" not in page and "reviewedBy" not in page
+
+
+def test_a_database_seeded_before_keeps_its_decisions_when_seeded_again(app, runner):
+    assert runner.invoke(args=["seed", "--demo"]).exit_code == 0
+    before = {row[0]: row[1] for row in seeded_rows(app)}
+    decisions = execute(app, "SELECT count(*) FROM decisions")[0][0]
+    result = runner.invoke(args=["seed"])  # the default would record under_review for new ones
+    assert result.exit_code == 0, result.output
+    assert {row[0]: row[1] for row in seeded_rows(app)} == before
+    assert execute(app, "SELECT count(*) FROM decisions")[0][0] == decisions
+
+
+def test_make_run_seeds_the_illustrative_positions_only_into_an_empty_database():
+    makefile = (SEED_DIR.parent / "Makefile").read_text()
+    assert "$(FLASK) seed --if-empty --demo" in makefile
+
+
+def test_a_rerun_that_leaves_an_approval_short_of_the_gate_flags_it_once_and_keeps_the_decision(
+    app, seeded, tmp_path, client, auth
+):
+    slug = next(slug for slug, (status, _) in EXPECTED.items() if status == "approved")
+    (tmp_path / "treatments").mkdir()
+    (tmp_path / "catalogue.yaml").write_text((SEED_DIR / "catalogue.yaml").read_text())
+    for path in (SEED_DIR / "treatments").glob("*.yaml"):
+        (tmp_path / "treatments" / path.name).write_text(path.read_text())
+    edited = tmp_path / "treatments" / f"{slug}.yaml"
+    data = yaml.safe_load(edited.read_text())
+    data["regulatory"] = []
+    edited.write_text(yaml.safe_dump(data))
+    with app.app_context():
+        assert load_catalogue(get_session(), current_rules(), tmp_path)["updated"] == 1
+    assert find_status(app, slug) == "approved"
+    events = client.get("/v1/changes?after=0&limit=500").get_json()["events"]
+    flagged = [e for e in events if e["type"] == "treatment.gate_not_met"]
+    assert [(e["treatment"], [u["code"] for u in e["data"]["unmet"]]) for e in flagged] == [
+        (slug, ["no_regulatory_approval"])
+    ]
+    first = client.get("/v1/reviews/due", headers=auth("editor")).get_json()["items"][0]
+    assert (first["slug"], first["gate_not_met"]) == (slug, True)
+
+
+def find_status(app, slug):
+    return execute(app, f"SELECT status FROM treatments WHERE slug = '{slug}'")[0][0]

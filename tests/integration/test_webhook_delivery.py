@@ -39,7 +39,7 @@ from api.webhooks.delivery import (
 from api.webhooks.models import WebhookDelivery
 from tests.conftest import execute
 from tests.databases import on_postgresql
-from tests.helpers import add_treatment, random_slug
+from tests.helpers import add_treatment, approval, random_slug, study
 
 PROJECT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15  # seconds; no wait in this module is unbounded
@@ -568,3 +568,23 @@ def test_the_worker_delivers_until_sigterm_then_stops_cleanly(app, client, admin
         "treatment.created",
         "decision.recorded",
     ]
+
+
+def test_a_warning_on_an_approved_treatment_reaches_a_bookability_subscriber(
+    app, client, admin, auth, receivers
+):
+    receiver = receivers()
+    hook = subscribe(client, admin, receiver.url, event_types=["treatment.bookability_changed"])
+    add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
+    warning = approval(status="warning_issued", reference="FDA safety communication")
+    assert (
+        client.post("/v1/treatments/botox/regulatory", json=warning, headers=auth("editor")).status_code
+        == 201
+    )
+
+    assert deliver(app).delivered == 1
+    (payload,) = [request.verified(hook.secret) for request in receiver.requests]
+    assert payload["type"] == "treatment.bookability_changed"
+    assert (payload["data"]["old_bookable"], payload["data"]["new_bookable"], payload["data"]["reason"]) == (
+        True, False, "suspended_pending_review",
+    )  # fmt: skip

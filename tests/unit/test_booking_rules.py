@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
-from api.booking.rules import Bookability, bookability, is_bookable
+from api.booking.rules import (
+    SUSPENDED,
+    SUSPENDED_MESSAGE,
+    Bookability,
+    bookability,
+    bookable_clause,
+    is_bookable,
+)
 from api.treatments.vocabulary import Status
 
 # (id, status, bookable, reason)
@@ -24,6 +32,7 @@ KNOWN_CASES = [
     [pytest.param(*case[1:], id=case[0]) for case in KNOWN_CASES],
 )
 def test_bookability(status, bookable, reason):
+    """Not suspended: the status alone decides."""
     answer = bookability(status)
     assert isinstance(answer, Bookability)
     assert answer.bookable is bookable
@@ -76,3 +85,50 @@ def test_messages_differ_between_bookable_and_not():
     approved = bookability("approved").message
     assert all(bookability(s).message != approved for s in Status if s != Status.APPROVED)
     assert bookability(None).message != approved
+
+
+# --- suspension: a regulatory warning pauses an approved treatment's bookings --------------------
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_a_suspension_makes_nothing_bookable(status):
+    assert is_bookable(status, suspended=True) is False
+    assert bookability(status, suspended=True).bookable is False
+
+
+def test_a_suspended_approved_treatment_answers_suspended_pending_review_with_a_public_message():
+    answer = bookability("approved", suspended=True)
+    assert (answer.bookable, answer.reason) == (False, SUSPENDED)
+    assert answer.reason == "suspended_pending_review"
+    assert answer.message == SUSPENDED_MESSAGE
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s != Status.APPROVED])
+def test_a_suspension_does_not_hide_a_status_that_is_not_bookable_anyway(status):
+    assert bookability(status, suspended=True).reason == status.value
+
+
+def test_an_unknown_treatment_stays_unknown_whatever_the_suspension():
+    assert bookability(None, suspended=True).reason == "unknown_treatment"
+
+
+def test_the_sql_rule_selects_exactly_what_is_bookable():
+    """`bookable_clause` is `is_bookable` in SQL: the list filter cannot drift from the rule."""
+    table = sa.Table("t", sa.MetaData(), sa.Column("status", sa.String), sa.Column("suspended_at", sa.String))
+    rows = [{"status": s.value, "suspended_at": at} for s in Status for at in (None, "2026-12-01")]
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), rows)
+        chosen = conn.execute(
+            sa.select(table.c.status, table.c.suspended_at).where(
+                bookable_clause(table.c.status, table.c.suspended_at)
+            )
+        ).all()
+    engine.dispose()
+    expected = [
+        (r["status"], r["suspended_at"])
+        for r in rows
+        if is_bookable(r["status"], r["suspended_at"] is not None)
+    ]
+    assert [tuple(row) for row in chosen] == expected == [("approved", None)]
