@@ -86,6 +86,21 @@ def auth(app: Flask) -> Any:
     return make
 
 
+@pytest.fixture
+def editor(auth: Any) -> dict[str, str]:
+    return auth("editor", name="editor-key")
+
+
+@pytest.fixture
+def reviewer(auth: Any) -> dict[str, str]:
+    return auth("reviewer", name="reviewer-key")
+
+
+@pytest.fixture
+def admin(auth: Any) -> dict[str, str]:
+    return auth("admin", name="admin-key")
+
+
 class QueryCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []

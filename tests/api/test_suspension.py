@@ -17,21 +17,6 @@ JUSTIFICATION = "The clinic's medical board reviewed the warning: it concerns an
 
 
 @pytest.fixture
-def editor(auth):
-    return auth("editor", name="editor-key")
-
-
-@pytest.fixture
-def reviewer(auth):
-    return auth("reviewer", name="reviewer-key")
-
-
-@pytest.fixture
-def admin(auth):
-    return auth("admin", name="admin-key")
-
-
-@pytest.fixture
 def botox(app):
     add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
     return "botox"

@@ -20,11 +20,6 @@ PROBLEM = "application/problem+json"
 HOOK = {"url": "https://booking.example.com/hooks/tpa", "description": "Booking system"}
 
 
-@pytest.fixture
-def admin(auth):
-    return auth("admin", name="admin-key")
-
-
 def subscribe(client: Any, headers: dict[str, str], **fields: Any) -> Any:
     response = client.post("/v1/webhooks", json=HOOK | fields, headers=headers)
     assert response.status_code == 201, response.get_json()

@@ -49,21 +49,6 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def editor(auth):
-    return auth("editor", name="editor-key")
-
-
-@pytest.fixture
-def reviewer(auth):
-    return auth("reviewer", name="reviewer-key")
-
-
-@pytest.fixture
-def admin(auth):
-    return auth("admin", name="admin-key")
-
-
-@pytest.fixture
 def treatment(client, editor) -> dict[str, Any]:
     return create_treatment(client, editor)
 

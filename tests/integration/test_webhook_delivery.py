@@ -143,16 +143,6 @@ def _loopback_http(app: Flask) -> Iterator[None]:
     app.config["WEBHOOKS_ALLOW_LOOPBACK_HTTP"] = previous
 
 
-@pytest.fixture
-def admin(auth):
-    return auth("admin", name="admin-key")
-
-
-@pytest.fixture
-def reviewer(auth):
-    return auth("reviewer", name="reviewer-key")
-
-
 @dataclass
 class Subscription:
     id: int

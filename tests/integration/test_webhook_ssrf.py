@@ -143,11 +143,6 @@ def receivers() -> Iterator[Callable[..., tuple[Receiver, int]]]:
 
 
 @pytest.fixture
-def admin(auth):
-    return auth("admin", name="admin-key")
-
-
-@pytest.fixture
 def loopback(app: Flask) -> Iterator[Callable[[bool], None]]:
     """`loopback(True)` turns WEBHOOKS_ALLOW_LOOPBACK_HTTP on (subscriptions and delivery)."""
     previous = app.config["WEBHOOKS_ALLOW_LOOPBACK_HTTP"]
