@@ -96,28 +96,33 @@ def answers_until(hosts: Hosts, slug: str, deadline: float) -> list[tuple[float,
 
 
 def test_every_withdrawal_reaches_the_other_host_within_the_bound(hosts):
+    """No answer from the other host says `bookable: true` or `approved` later than BOUND after
+    the commit. Its workers each hear the NOTIFY, a few milliseconds apart, so a round ends once
+    every one of them has answered the new state (a run of answers, spread over the workers)."""
     rounds = SLUGS[:20]
     for slug in rounds:
         hosts.warm(slug)
-    delays = []
+    delays, lags = [], []
     for slug in rounds:
         committed = hosts.withdraw(slug)
-        while True:
-            status, bookable = hosts.bookable(slug)
-            assert status == 200, (slug, status)
+        first_no, last_yes, run = None, 0.0, 0
+        while run < WORKERS * 4:
+            _, booking = hosts.bookable(slug)
+            _, detail = call(hosts.b, "GET", f"/v1/treatments/{slug}")
             waited = time.monotonic() - committed
-            if bookable is False:
-                break
-            assert waited <= BOUND, (
-                f"{slug}: still bookable on the other host {waited:.2f} s after the commit"
+            stale = booking is not False or detail["status"] != "withdrawn"
+            assert not stale or waited <= BOUND, (
+                f"{slug}: still bookable on the other host {waited:.2f} s later"
             )
-        delays.append(waited)
-        # From then on, never again: every worker of B heard it.
-        for _ in range(WORKERS * 4):
-            assert hosts.bookable(slug) == (200, False)
-            assert call(hosts.b, "GET", f"/v1/treatments/{slug}")[1]["status"] == "withdrawn"
-    print(f"\n  delays on the other host: median {sorted(delays)[len(delays) // 2] * 1000:.1f} ms, "
-          f"max {max(delays) * 1000:.1f} ms")  # fmt: skip
+            if stale:
+                last_yes, run = waited, 0
+            else:
+                first_no, run = first_no if first_no is not None else waited, run + 1
+        delays.append(first_no)
+        lags.append(last_yes)
+    median = sorted(delays)[len(delays) // 2]
+    print(f"\n  the other host's first no: median {median * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms; "
+          f"its last yes at most {max(lags) * 1000:.1f} ms after the commit")  # fmt: skip
 
 
 def listeners(url: str) -> list[int]:
