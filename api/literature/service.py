@@ -22,7 +22,8 @@ from api.errors import DomainError, InvalidInput
 from api.literature.parsers import ReferenceFileInvalid, format_for, read_references
 from api.rules import Rules
 from api.treatments.models import Study, Treatment
-from api.treatments.service import STUDY_FIELDS, TreatmentNotFound, evidence_for
+from api.treatments.service import STUDY_FIELDS
+from api.treatments.views import TreatmentNotFound, evidence_for
 from api.treatments.vocabulary import Screening
 
 

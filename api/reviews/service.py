@@ -19,8 +19,9 @@ from api.changes.service import record_change
 from api.db import utcnow
 from api.reviews.models import Review
 from api.rules import Rules
+from api.treatments.decisions import add_months  # as decisions do
 from api.treatments.models import Treatment
-from api.treatments.service import add_months, find_treatment, gate_unmet  # as decisions do
+from api.treatments.views import find_treatment, gate_unmet
 from api.treatments.vocabulary import Status
 
 # --- rules (pure) -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from api.http import (
 from api.readcache import cacheable, http_date, negotiate, uncacheable
 from api.rules import current_rules
 from api.smorest import Blueprint, link
-from api.treatments import service
+from api.treatments import decisions, service, views
 from api.treatments.jsonld import treatment_jsonld
 from api.treatments.schemas import (
     AuditQueryArgsSchema,
@@ -91,13 +91,13 @@ REGULATORY_LINKS = {201: {"links": _entry_links(REGULATORY, "entry_id", "Regulat
 
 def _treatment_response(treatment: Any, status: int = 200) -> Response:
     session, rules = get_session(), current_rules()
-    body = TreatmentSchema().dump(service.detail_view(session, treatment, rules))
+    body = TreatmentSchema().dump(views.detail_view(session, treatment, rules))
     headers = {"Last-Modified": http_date(treatment.updated_at)}
-    return json_response(body, status, etag=service.treatment_etag(treatment, rules), headers=headers)
+    return json_response(body, status, etag=views.treatment_etag(treatment, rules), headers=headers)
 
 
 def _entry_response(schema: Any, entry: Any, status: int = 200) -> Response:
-    return json_response(schema.dump(entry), status, etag=service.entry_etag(entry))
+    return json_response(schema.dump(entry), status, etag=views.entry_etag(entry))
 
 
 @blp.route("")
@@ -113,8 +113,8 @@ class Treatments(MethodView):
         (`page`, up to 10,000 items deep) or, at any depth and at the same cost, by following
         each page's `next_cursor` as `cursor` with the same filters.
         """
-        filters = service.TreatmentFilters(**args)
-        return service.list_treatments(get_session(), filters, current_rules())
+        filters = views.TreatmentFilters(**args)
+        return views.list_treatments(get_session(), filters, current_rules())
 
     @blp.requires_role("editor")
     @blp.arguments(TreatmentCreateSchema)
@@ -151,11 +151,11 @@ class TreatmentBySlug(MethodView):
         Send `If-None-Match` (or `If-Modified-Since`) with what you hold to get 304 when
         nothing changed. `Accept: application/ld+json` gives schema.org JSON-LD.
         """
-        treatment = service.find_treatment(get_session(), slug)
+        treatment = views.find_treatment(get_session(), slug)
         if negotiate() == "jsonld":
             session, rules = get_session(), current_rules()
-            view = service.detail_view(session, treatment, rules) | {
-                "studies": service.counted_studies(treatment)
+            view = views.detail_view(session, treatment, rules) | {
+                "studies": views.counted_studies(treatment)
             }
             body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], request.base_url)
             headers = {"Last-Modified": http_date(treatment.updated_at)}
@@ -188,7 +188,7 @@ class TreatmentDecisions(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
         """List a treatment's decisions (its public status history), oldest first"""
-        return service.list_decisions(get_session(), slug)
+        return views.list_decisions(get_session(), slug)
 
     @blp.requires_role("reviewer")
     @blp.arguments(DecisionCreateSchema)
@@ -205,7 +205,7 @@ class TreatmentDecisions(MethodView):
         A decision to `approved` must pass the policy gate; an admin may override it with a
         justification of at least 40 characters, which is then public.
         """
-        return service.record_decision(get_session(), slug, data, current_actor(), current_rules())
+        return decisions.record_decision(get_session(), slug, data, current_actor(), current_rules())
 
 
 @blp.route("/<slug:slug>/studies")
@@ -215,7 +215,7 @@ class TreatmentStudies(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
         """List a treatment's studies"""
-        return service.list_studies(get_session(), slug)
+        return views.list_studies(get_session(), slug)
 
     @blp.requires_role("editor")
     @blp.arguments(StudySchema)
@@ -235,7 +235,7 @@ class TreatmentStudyById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str, study_id: int) -> Response:
         """Get a study"""
-        return _entry_response(StudySchema(), service.find_study(get_session(), slug, study_id))
+        return _entry_response(StudySchema(), views.find_study(get_session(), slug, study_id))
 
     @blp.requires_role("editor")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -273,7 +273,7 @@ class TreatmentRegulatory(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str) -> Any:
         """List a treatment's regulatory entries"""
-        return service.list_regulatory(get_session(), slug)
+        return views.list_regulatory(get_session(), slug)
 
     @blp.requires_role("editor")
     @blp.arguments(RegulatoryStatusSchema)
@@ -293,7 +293,7 @@ class TreatmentRegulatoryById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug: str, entry_id: int) -> Response:
         """Get a regulatory entry"""
-        entry = service.find_regulatory(get_session(), slug, entry_id)
+        entry = views.find_regulatory(get_session(), slug, entry_id)
         return _entry_response(RegulatoryStatusSchema(), entry)
 
     @blp.requires_role("editor")
@@ -332,7 +332,7 @@ class TreatmentGate(MethodView):
         An approved treatment that no longer meets it is `flagged` (and listed first in the
         due-review report); its decision stands until a reviewer records a new one.
         """
-        return service.gate_status(get_session(), slug, current_rules())
+        return views.gate_status(get_session(), slug, current_rules())
 
 
 @blp.route("/<slug:slug>/audit")
@@ -348,4 +348,4 @@ class TreatmentAudit(MethodView):
         The newest `limit` records, oldest first; pass the first record's id as `before` to
         page back through older history.
         """
-        return service.treatment_audit(get_session(), slug, args.get("before"), args["limit"])
+        return views.treatment_audit(get_session(), slug, args.get("before"), args["limit"])

@@ -9,7 +9,7 @@ from api.db import get_session
 from api.rules import current_rules
 from api.seed import SEED_DIR, SeedError, load_catalogue, read_catalogue
 from api.treatments.policy import approval_blockers
-from api.treatments.service import evidence_for, find_treatment
+from api.treatments.views import evidence_for, find_treatment
 from tests.conftest import execute
 
 
