@@ -10,11 +10,10 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import cli, db, errors, observability, ratelimit, readcache
+from api import cli, context, db, errors, observability, ratelimit, readcache
 from api.config import Config, env_overrides
 from api.http import BoundedBody
 from api.idempotency import service as idempotency
-from api.rules import Rules
 from api.smorest import Api
 
 
@@ -33,7 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     db.init_app(app)
-    app.extensions["rules"] = Rules.from_config(app.config)
+    context.init_app(app)  # the rule settings
     observability.init_app(app)  # first: the request id exists before anything can fail
     ratelimit.init_app(app)
     idempotency.init_app(app)

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from api.api_keys import service as keys_service
 from api.api_keys.models import Role
+from api.context import current_rules
 from api.db import alembic_config, get_engine, get_session
 from api.errors import DomainError
 from api.idempotency.service import purge_expired
-from api.rules import current_rules
 from api.seed import SeedError, load_catalogue
 from api.transfer import export_registry, import_registry
 from api.treatments.models import Treatment

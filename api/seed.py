@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import SEED_ACTOR
 from api.errors import DomainError
-from api.rules import Rules
 from api.treatments import service
 from api.treatments.models import Treatment
 from api.treatments.schemas import (
@@ -31,6 +30,7 @@ from api.treatments.schemas import (
     StudySchema,
     TreatmentCreateSchema,
 )
+from api.treatments.settings import RuleSettings
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
@@ -53,7 +53,7 @@ UNREVIEWED = {
 
 
 def load_catalogue(
-    session: Session, rules: Rules, seed_dir: Path = SEED_DIR, *, demo: bool = False
+    session: Session, rules: RuleSettings, seed_dir: Path = SEED_DIR, *, demo: bool = False
 ) -> dict[str, int]:
     """Create missing treatments and refresh changed ones; counts what happened."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}

@@ -84,8 +84,8 @@ def fill_catalogue(url: str, total: int) -> int:
 
     from api import create_app
     from api.audit.service import SEED_ACTOR
+    from api.context import current_rules
     from api.db import get_engine, get_session
-    from api.rules import current_rules
     from api.seed import read_catalogue
     from api.treatments import service
     from api.treatments.models import Treatment

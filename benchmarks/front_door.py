@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api import create_app  # noqa: E402
+from api.context import current_rules  # noqa: E402
 from api.db import alembic_config, get_session  # noqa: E402
-from api.rules import current_rules  # noqa: E402
 from api.seed import load_catalogue  # noqa: E402
 from tests.helpers import gunicorn  # noqa: E402
 from tests.integration.test_front_door import get, nginx_in_front_of, slow_clients  # noqa: E402

@@ -26,8 +26,8 @@ sys.path.insert(0, TREE)
 os.chdir(TREE)
 
 from api import create_app  # noqa: E402
+from api.context import current_rules  # noqa: E402
 from api.db import get_session  # noqa: E402
-from api.rules import current_rules  # noqa: E402
 from api.seed import load_catalogue  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 

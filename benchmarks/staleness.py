@@ -57,8 +57,8 @@ def prepare(url: str) -> str:
     from api.api_keys.models import Role
     from api.api_keys.service import create_key
     from api.audit.service import SEED_ACTOR
+    from api.context import current_rules
     from api.db import alembic_config, get_session
-    from api.rules import current_rules
     from api.treatments import service
 
     command.upgrade(alembic_config(url), "head")

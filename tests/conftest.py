@@ -13,9 +13,9 @@ from sqlalchemy import event, text
 from api import create_app
 from api.api_keys.models import Role
 from api.api_keys.service import create_key
+from api.context import current_rules
 from api.db import get_engine, get_session
 from api.models import Base
-from api.rules import current_rules
 from api.seed import load_catalogue
 from tests.databases import fresh_database
 

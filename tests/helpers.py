@@ -43,8 +43,8 @@ FDA_APPROVAL = {"regulator": "FDA", "status": "approved", "pathway": "PMA", "ref
 def add_treatment(app: Any, slug: str, status: str = "under_review", **fields: Any) -> None:
     """Create a treatment through the service, as the seed does (studies, entries, decision)."""
     from api.audit.service import SEED_ACTOR
+    from api.context import current_rules
     from api.db import get_session
-    from api.rules import current_rules
     from api.treatments import service
 
     studies = fields.pop("studies", [])

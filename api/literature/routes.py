@@ -8,11 +8,11 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
+from api.context import current_rules
 from api.db import get_session
 from api.http import json_response
 from api.literature import service
 from api.literature.schemas import CslItemSchema, ImportQueryArgsSchema, ImportResultSchema
-from api.rules import current_rules
 from api.smorest import Blueprint
 
 blp = Blueprint(

@@ -20,9 +20,9 @@ from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import DomainError, InvalidInput
 from api.literature.parsers import ReferenceFileInvalid, format_for, read_references
-from api.rules import Rules
 from api.treatments.models import Study, Treatment
 from api.treatments.service import STUDY_FIELDS
+from api.treatments.settings import RuleSettings
 from api.treatments.views import TreatmentNotFound, evidence_for
 from api.treatments.vocabulary import Screening
 
@@ -51,7 +51,7 @@ class _Duplicate:
 
 def import_references(
     session: Session, slug: str, body: bytes, fmt: str | None, media_type: str | None,
-    actor: Actor, rules: Rules, max_records: int,
+    actor: Actor, rules: RuleSettings, max_records: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Add each new reference in the file to the treatment as a study in screening.
 

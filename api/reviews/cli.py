@@ -10,10 +10,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from api.context import current_rules
 from api.db import get_session
 from api.reviews.schemas import MAX_WITHIN_DAYS
 from api.reviews.service import reviews_due
-from api.rules import current_rules
 
 reviews_cli = AppGroup("reviews", help="Review monitoring.")
 

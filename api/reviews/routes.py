@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
+from api.context import current_rules
 from api.db import get_session
 from api.readcache import cacheable, uncacheable
 from api.reviews import service
@@ -16,7 +17,6 @@ from api.reviews.schemas import (
     ReviewSchema,
     ReviewsDueQueryArgsSchema,
 )
-from api.rules import current_rules
 from api.smorest import Blueprint
 
 blp = Blueprint(

@@ -18,16 +18,16 @@ from api.audit.service import Actor, diff, record_audit
 from api.changes.service import record_change
 from api.db import utcnow
 from api.reviews.models import Review
-from api.rules import Rules
 from api.treatments.decisions import add_months  # as decisions do
 from api.treatments.models import Treatment
+from api.treatments.settings import RuleSettings
 from api.treatments.views import find_treatment, gate_unmet
 from api.treatments.vocabulary import Status
 
 # --- rules (pure) -----------------------------------------------------------------------------
 
 
-def next_review_date(today: dt.date, status: str, rules: Rules) -> dt.date:
+def next_review_date(today: dt.date, status: str, rules: RuleSettings) -> dt.date:
     """When the review after one made `today` falls due: the interval for the current status."""
     return add_months(today, rules.review_interval_months(status))
 
@@ -52,7 +52,7 @@ def _due_order(row: dict[str, Any]) -> tuple[Any, ...]:
 # --- use cases --------------------------------------------------------------------------------
 
 
-def record_review(session: Session, slug: str, note: str, actor: Actor, rules: Rules) -> Review:
+def record_review(session: Session, slug: str, note: str, actor: Actor, rules: RuleSettings) -> Review:
     """Record a review that confirms the current decision and schedule the next one."""
     treatment = find_treatment(session, slug, for_update=True)  # concurrent writes wait, not fail
     today = utcnow().date()
@@ -88,7 +88,9 @@ def list_reviews(session: Session, slug: str) -> list[Review]:
     return list(session.scalars(query))
 
 
-def reviews_due(session: Session, within: int, rules: Rules, today: dt.date | None = None) -> dict[str, Any]:
+def reviews_due(
+    session: Session, within: int, rules: RuleSettings, today: dt.date | None = None
+) -> dict[str, Any]:
     """Approved treatments whose current facts no longer meet the policy gate, whenever their
     review is due, then treatments whose next review is due on or before today + `within` days
     (or was never scheduled), overdue first."""

@@ -20,10 +20,10 @@ from api.booking.rules import SUSPENDED
 from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, InvalidInput
-from api.rules import Rules
 from api.treatments.audit import audit, commit, snapshot
 from api.treatments.models import Decision, RegulatoryStatus, Treatment
 from api.treatments.policy import UnmetCriterion, approval_blockers
+from api.treatments.settings import RuleSettings
 from api.treatments.views import (
     evidence_for,
     find_treatment,
@@ -44,7 +44,7 @@ class PolicyGateRefused(Conflict):
 
 
 def record_decision(
-    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
+    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: RuleSettings
 ) -> Decision:
     """Rule on a treatment's status. An approval must pass the policy gate unless an admin
     overrides it with a written justification, which is then public. Every decision lifts a
@@ -60,7 +60,7 @@ def record_decision(
 
 def decide(
     session: Session, treatment: Treatment, status: Status, reason: str, reason_codes: list[str],
-    override: str | None, actor: Actor, rules: Rules, *, reviewed: bool = True,
+    override: str | None, actor: Actor, rules: RuleSettings, *, reviewed: bool = True,
 ) -> Decision:  # fmt: skip
     """Record a decision. `reviewed=False` (the illustrative seed) records no review: the
     treatment's `last_reviewed_on` stays as it was and its next review is due today."""
@@ -143,7 +143,7 @@ def _bookability_changed(
 
 
 def after_entry_change(
-    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: RuleSettings
 ) -> None:
     """What a change to a study or regulatory entry sets off, in the change's own transaction: a warning
     suspends an approved treatment's bookings; an approved treatment left short of the gate is
@@ -153,7 +153,7 @@ def after_entry_change(
 
 
 def suspend_on_warning(
-    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: RuleSettings
 ) -> None:
     if treatment.status != Status.APPROVED:
         return
@@ -173,7 +173,7 @@ def suspend_on_warning(
         _bookability_changed(session, treatment, was_bookable, SUSPENDED, regulatory_entry_id=entry.id)
 
 
-def flag_unmet_gate(session: Session, treatment: Treatment, rules: Rules) -> None:
+def flag_unmet_gate(session: Session, treatment: Treatment, rules: RuleSettings) -> None:
     if treatment.status != Status.APPROVED:
         return
     unmet = gate_unmet(treatment, rules)

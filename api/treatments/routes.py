@@ -8,6 +8,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
+from api.context import current_rules
 from api.db import get_session
 from api.http import (
     ETAG_HEADER,
@@ -16,7 +17,6 @@ from api.http import (
     json_response,
 )
 from api.readcache import cacheable, http_date, negotiate, uncacheable
-from api.rules import current_rules
 from api.smorest import Blueprint, link
 from api.treatments import decisions, service, views
 from api.treatments.jsonld import treatment_jsonld

@@ -18,11 +18,11 @@ from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import Conflict
 from api.preconditions import check_if_match
-from api.rules import Rules
 from api.treatments.audit import audit, commit, snapshot
 from api.treatments.decisions import after_entry_change, decide, flag_unmet_gate, suspend_on_warning
 from api.treatments.markdown import render_explanation
 from api.treatments.models import ExternalId, RegulatoryStatus, Study, Treatment
+from api.treatments.settings import RuleSettings
 from api.treatments.views import (
     entry_etag,
     evidence_for,
@@ -61,7 +61,7 @@ class ExternalIdTaken(Conflict):
 
 
 def create_treatment(
-    session: Session, data: dict[str, Any], actor: Actor, rules: Rules, *,
+    session: Session, data: dict[str, Any], actor: Actor, rules: RuleSettings, *,
     studies: Sequence[dict[str, Any]] = (), regulatory: Sequence[dict[str, Any]] = (),
     decision: dict[str, Any] | None = None, reviewed: bool = True,
 ) -> Treatment:  # fmt: skip
@@ -99,7 +99,7 @@ def create_treatment(
 
 def refresh_treatment(
     session: Session, treatment: Treatment, data: dict[str, Any], studies: list[dict[str, Any]],
-    regulatory: list[dict[str, Any]], actor: Actor, rules: Rules,
+    regulatory: list[dict[str, Any]], actor: Actor, rules: RuleSettings,
 ) -> bool:  # fmt: skip
     """Bring content, studies and regulatory entries in line with `data`; never the status,
     which only decisions set. Returns whether anything changed (nothing is written if not)."""
@@ -146,7 +146,7 @@ def _kind(entry: Any) -> tuple[str, tuple[str, ...]]:
 
 def update_treatment(
     session: Session, slug: str, data: dict[str, Any], if_match: str | None, actor: Actor,
-    rules: Rules,
+    rules: RuleSettings,
 ) -> Treatment:  # fmt: skip
     """Change content fields, only if the client saw the current version (If-Match)."""
     treatment = find_treatment(session, slug)
@@ -166,14 +166,14 @@ def update_treatment(
     return treatment
 
 
-def add_study(session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules) -> Study:
+def add_study(session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: RuleSettings) -> Study:
     treatment = find_treatment(session, slug, for_update=True)
     study = Study(treatment=treatment, **data)
     return _entry_created(session, treatment, study, "study", STUDY_FIELDS, actor, rules)
 
 
 def add_regulatory(
-    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: Rules
+    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: RuleSettings
 ) -> RegulatoryStatus:
     treatment = find_treatment(session, slug, for_update=True)
     entry = RegulatoryStatus(treatment=treatment, **data)
@@ -182,7 +182,7 @@ def add_regulatory(
 
 def update_study(
     session: Session, slug: str, study_id: int, data: dict[str, Any], if_match: str | None,
-    actor: Actor, rules: Rules,
+    actor: Actor, rules: RuleSettings,
 ) -> Study:  # fmt: skip
     study = find_study(session, slug, study_id, for_update=True)
     design = data.get("design", study.design)
@@ -210,21 +210,21 @@ def update_study(
 
 def update_regulatory(
     session: Session, slug: str, entry_id: int, data: dict[str, Any], if_match: str | None,
-    actor: Actor, rules: Rules,
+    actor: Actor, rules: RuleSettings,
 ) -> RegulatoryStatus:  # fmt: skip
     entry = find_regulatory(session, slug, entry_id, for_update=True)
     return _entry_updated(session, entry, "regulatory", REGULATORY_FIELDS, data, if_match, actor, rules)
 
 
 def delete_study(
-    session: Session, slug: str, study_id: int, if_match: str | None, actor: Actor, rules: Rules
+    session: Session, slug: str, study_id: int, if_match: str | None, actor: Actor, rules: RuleSettings
 ) -> None:
     study = find_study(session, slug, study_id, for_update=True)
     _entry_deleted(session, study, "study", STUDY_FIELDS, if_match, actor, rules)
 
 
 def delete_regulatory(
-    session: Session, slug: str, entry_id: int, if_match: str | None, actor: Actor, rules: Rules
+    session: Session, slug: str, entry_id: int, if_match: str | None, actor: Actor, rules: RuleSettings
 ) -> None:
     entry = find_regulatory(session, slug, entry_id, for_update=True)
     _entry_deleted(session, entry, "regulatory", REGULATORY_FIELDS, if_match, actor, rules)
@@ -232,7 +232,7 @@ def delete_regulatory(
 
 def _entry_created(
     session: Session, treatment: Treatment, entry: Any, kind: str, fields: tuple[str, ...],
-    actor: Actor, rules: Rules,
+    actor: Actor, rules: RuleSettings,
 ) -> Any:  # fmt: skip
     session.add(entry)
     treatment.updated_at = utcnow()
@@ -246,7 +246,7 @@ def _entry_created(
 
 def _entry_updated(
     session: Session, entry: Any, kind: str, fields: tuple[str, ...], data: dict[str, Any],
-    if_match: str | None, actor: Actor, rules: Rules,
+    if_match: str | None, actor: Actor, rules: RuleSettings,
 ) -> Any:  # fmt: skip
     check_if_match(if_match, entry_etag(entry))
     before = snapshot(entry, fields)
@@ -266,7 +266,7 @@ def _entry_updated(
 
 def _entry_deleted(
     session: Session, entry: Any, kind: str, fields: tuple[str, ...], if_match: str | None,
-    actor: Actor, rules: Rules,
+    actor: Actor, rules: RuleSettings,
 ) -> None:  # fmt: skip
     if if_match is not None:
         check_if_match(if_match, entry_etag(entry))
@@ -282,7 +282,7 @@ def _entry_deleted(
 
 
 def _entry_event(
-    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: Rules
+    session: Session, treatment: Treatment, entry: Any, kind: str, action: str, rules: RuleSettings
 ) -> None:
     data: dict[str, Any] = {"slug": treatment.slug, "id": entry.id}
     if kind == "study":

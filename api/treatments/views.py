@@ -16,10 +16,10 @@ from api.audit.service import list_audit
 from api.booking.rules import bookable_clause, is_bookable
 from api.errors import NotFound
 from api.pagination import encode_cursor
-from api.rules import Rules
 from api.treatments.evidence import EvidenceSummary, derive_evidence
 from api.treatments.models import Decision, RegulatoryStatus, Study, Treatment
 from api.treatments.policy import UnmetCriterion, approval_blockers
+from api.treatments.settings import RuleSettings
 from api.treatments.vocabulary import Screening, Status
 
 SUMMARY_COLUMNS = (
@@ -50,7 +50,7 @@ class TreatmentFilters:
     cursor: tuple[str, int] | None = None  # keyset: start after this (name, id)
 
 
-def evidence_for(treatment: Treatment, rules: Rules) -> EvidenceSummary:
+def evidence_for(treatment: Treatment, rules: RuleSettings) -> EvidenceSummary:
     """The derived evidence summary; studies still in screening (or excluded) do not count."""
     return derive_evidence(counted_studies(treatment), bool(treatment.safety), rules.thresholds)
 
@@ -64,12 +64,12 @@ def treatment_bookable(treatment: Treatment) -> bool:
     return is_bookable(treatment.status, treatment.suspended_at is not None)
 
 
-def gate_unmet(treatment: Treatment, rules: Rules) -> list[UnmetCriterion]:
+def gate_unmet(treatment: Treatment, rules: RuleSettings) -> list[UnmetCriterion]:
     """What the treatment's current facts lack for approval (the policy gate), whatever its status."""
     return approval_blockers(evidence_for(treatment, rules).level, treatment.regulatory, rules.gate)
 
 
-def gate_status(session: Session, slug: str, rules: Rules) -> dict[str, Any]:
+def gate_status(session: Session, slug: str, rules: RuleSettings) -> dict[str, Any]:
     """Staff's view of the gate: whether the treatment's current facts meet it, and, for an approved
     one that no longer does, the flag that puts it first in the due-review report."""
     treatment = find_treatment(session, slug)
@@ -87,7 +87,7 @@ def gate_status(session: Session, slug: str, rules: Rules) -> dict[str, Any]:
     }
 
 
-def treatment_etag(treatment: Treatment, rules: Rules) -> str:
+def treatment_etag(treatment: Treatment, rules: RuleSettings) -> str:
     """A strong ETag: the row version plus everything else a representation depends on."""
     return f'"t{treatment.id}-v{treatment.version}-{rules.fingerprint}"'
 
@@ -97,7 +97,7 @@ def entry_etag(entry: Study | RegulatoryStatus) -> str:
     return f'"{kind}{entry.id}-v{entry.version}"'
 
 
-def summary_view(treatment: Treatment, rules: Rules) -> dict[str, Any]:
+def summary_view(treatment: Treatment, rules: RuleSettings) -> dict[str, Any]:
     return {
         "slug": treatment.slug,
         "name": treatment.name,
@@ -112,7 +112,7 @@ def summary_view(treatment: Treatment, rules: Rules) -> dict[str, Any]:
     }
 
 
-def detail_view(session: Session, treatment: Treatment, rules: Rules) -> dict[str, Any]:
+def detail_view(session: Session, treatment: Treatment, rules: RuleSettings) -> dict[str, Any]:
     latest = session.scalars(
         select(Decision).where(Decision.treatment_id == treatment.id).order_by(Decision.id.desc()).limit(1)
     ).first()
@@ -131,7 +131,7 @@ def detail_view(session: Session, treatment: Treatment, rules: Rules) -> dict[st
     }
 
 
-def list_treatments(session: Session, filters: TreatmentFilters, rules: Rules) -> dict[str, Any]:
+def list_treatments(session: Session, filters: TreatmentFilters, rules: RuleSettings) -> dict[str, Any]:
     """One page of treatments, ordered by name then id, in three queries whatever the page holds.
 
     Pages come off the (name, id) indexes; only the listed columns are read. A page starts at

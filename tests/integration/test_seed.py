@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 import yaml
 
+from api.context import current_rules
 from api.db import get_session
-from api.rules import current_rules
 from api.seed import SEED_DIR, SeedError, load_catalogue, read_catalogue
 from api.treatments.policy import approval_blockers
 from api.treatments.views import evidence_for, find_treatment

@@ -1,4 +1,6 @@
-"""The clinic's rule settings, read from configuration once at start-up"""
+"""The clinic's settings for its rules (evidence thresholds, the policy gate, review intervals,
+suspension on a warning), built from configuration once at start-up. Pure: no Flask, no database;
+`api.context.current_rules()` hands them to requests and commands."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from flask import current_app
 
 from api.treatments.evidence import EvidenceThresholds
 from api.treatments.policy import GatePolicy
@@ -18,7 +18,7 @@ REPRESENTATION_REVISION = "2"  # 2: evidence summaries say where the rating star
 
 
 @dataclass(frozen=True)
-class Rules:
+class RuleSettings:
     thresholds: EvidenceThresholds
     gate: GatePolicy
     fingerprint: str
@@ -30,7 +30,7 @@ class Rules:
         return self.review_intervals.get(status, self.review_intervals["default"])
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Rules:
+    def from_config(cls, config: Mapping[str, Any]) -> RuleSettings:
         thresholds = EvidenceThresholds(
             small_study_participants=int(config["EVIDENCE_SMALL_STUDY_PARTICIPANTS"]),
             long_term_months=int(config["EVIDENCE_LONG_TERM_MONTHS"]),
@@ -46,8 +46,3 @@ class Rules:
         intervals = {"default": int(config["REVIEW_INTERVAL_MONTHS"])}
         intervals["under_review"] = int(config["REVIEW_INTERVAL_MONTHS_UNDER_REVIEW"])
         return cls(thresholds, gate, fingerprint, intervals, bool(config["POLICY_SUSPEND_ON_WARNING"]))
-
-
-def current_rules() -> Rules:
-    rules: Rules = current_app.extensions["rules"]
-    return rules
