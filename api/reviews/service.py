@@ -18,18 +18,13 @@ from api.audit.service import Actor, diff, record_audit
 from api.changes.service import record_change
 from api.db import utcnow
 from api.reviews.models import Review
-from api.treatments.decisions import add_months  # as decisions do
+from api.treatments import schedule
 from api.treatments.models import Treatment
 from api.treatments.settings import RuleSettings
 from api.treatments.views import find_treatment, gate_unmet
 from api.treatments.vocabulary import Status
 
 # --- rules (pure) -----------------------------------------------------------------------------
-
-
-def next_review_date(today: dt.date, status: str, rules: RuleSettings) -> dt.date:
-    """When the review after one made `today` falls due: the interval for the current status."""
-    return add_months(today, rules.review_interval_months(status))
 
 
 def due_state(next_review_due: dt.date | None, today: dt.date) -> dict[str, Any]:
@@ -58,7 +53,7 @@ def record_review(session: Session, slug: str, note: str, actor: Actor, rules: R
     today = utcnow().date()
     before = _schedule(treatment)
     treatment.last_reviewed_on = today
-    treatment.next_review_due = next_review_date(today, treatment.status, rules)
+    treatment.next_review_due = schedule.next_review_due(today, treatment.status, rules)  # as decisions do
     # Bumps the row version too, so the treatment's ETag changes with its review dates.
     treatment.updated_at = utcnow()
     review = Review(

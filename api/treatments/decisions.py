@@ -8,7 +8,6 @@ of bookability is announced. Each use case is one transaction (`api.treatments.a
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from typing import Any
 
@@ -22,7 +21,8 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, InvalidInput
 from api.treatments.audit import audit, commit, snapshot
 from api.treatments.models import Decision, RegulatoryStatus, Treatment
-from api.treatments.policy import UnmetCriterion, approval_blockers
+from api.treatments.policy import UnmetCriterion, decision_blockers, override_refusal
+from api.treatments.schedule import next_review_due
 from api.treatments.settings import RuleSettings
 from api.treatments.views import (
     evidence_for,
@@ -66,28 +66,24 @@ def decide(
     treatment's `last_reviewed_on` stays as it was and its next review is due today."""
     status = Status(status)
     evidence = evidence_for(treatment, rules)
-    unmet = (
-        approval_blockers(evidence.level, treatment.regulatory, rules.gate)
-        if status == Status.APPROVED
-        else []
-    )  # noqa: E501
-    if override is not None:
-        if actor.role != "admin":
-            raise Forbidden("Only an admin may override the policy gate.")
-        if status != Status.APPROVED:  # the body contradicts itself (the schema documents it)
-            raise InvalidInput(
-                "An override is only accepted for an approval the policy gate refuses.",
-                [{"location": "json", "field": "override_justification",
-                  "message": "Nothing to override: only an approval can be refused by the gate."}],
-            )  # fmt: skip
-        if not unmet:  # valid on its own, but the treatment's current facts pass the gate
-            raise Conflict(
-                "An override is only accepted for an approval the policy gate refuses.",
-                errors=[{"location": "json", "field": "override_justification",
-                         "message": "Nothing to override: the gate does not refuse this decision."}],
-            )  # fmt: skip
-    elif unmet:
+    unmet = decision_blockers(status, evidence.level, treatment.regulatory, rules.gate)
+    refusal = override_refusal(status, actor.role, unmet) if override is not None else None
+    if override is None and unmet:
         raise PolicyGateRefused(unmet)
+    if refusal == "not_admin":
+        raise Forbidden("Only an admin may override the policy gate.")
+    if refusal == "not_an_approval":  # the body contradicts itself (the schema documents it)
+        raise InvalidInput(
+            "An override is only accepted for an approval the policy gate refuses.",
+            [{"location": "json", "field": "override_justification",
+              "message": "Nothing to override: only an approval can be refused by the gate."}],
+        )  # fmt: skip
+    if refusal == "nothing_refused":  # valid on its own, but the treatment's facts pass the gate
+        raise Conflict(
+            "An override is only accepted for an approval the policy gate refuses.",
+            errors=[{"location": "json", "field": "override_justification",
+                     "message": "Nothing to override: the gate does not refuse this decision."}],
+        )  # fmt: skip
 
     previous = treatment.status if treatment.id and _has_decisions(session, treatment) else None
     was_bookable = treatment_bookable(treatment) if previous is not None else None
@@ -106,9 +102,7 @@ def decide(
     treatment.suspended_at = treatment.suspension_reason = None
     if reviewed:
         treatment.last_reviewed_on = today
-        treatment.next_review_due = add_months(today, rules.review_interval_months(status))
-    else:
-        treatment.next_review_due = today
+    treatment.next_review_due = next_review_due(today, status, rules, reviewed=reviewed)
     treatment.updated_at = utcnow()
     session.flush()
     changes = diff(before, _status_snapshot(treatment))
@@ -207,10 +201,3 @@ def _regulatory_snapshot(entry: RegulatoryStatus) -> dict[str, Any]:
 
 def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, or the month's last day if it is shorter (31 Jan → 28 Feb)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))

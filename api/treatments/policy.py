@@ -1,16 +1,19 @@
-"""The policy gate: what a treatment must show before the clinic may approve it. Pure."""
+"""The policy gate: what a treatment must show before the clinic may approve it, and when an
+admin may override it. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from api.treatments.vocabulary import EvidenceLevel, RegulatoryStatusCode
+from api.treatments.vocabulary import EvidenceLevel, RegulatoryStatusCode, Status
 
 APPROVING_STATUSES = frozenset(
     {RegulatoryStatusCode.APPROVED, RegulatoryStatusCode.CLEARED, RegulatoryStatusCode.CE_MARKED}
 )
+OVERRIDE_ROLE = "admin"  # the only role that may approve despite the gate
+OVERRIDE_MIN_LENGTH = 40  # characters of written justification; it is shown publicly
 
 
 class RegulatoryFacts(Protocol):
@@ -64,3 +67,22 @@ def approval_blockers(
             )
         )
     return blockers
+
+
+def decision_blockers(
+    status: Status, level: EvidenceLevel, regulatory: Iterable[RegulatoryFacts], policy: GatePolicy
+) -> list[UnmetCriterion]:
+    """What the gate holds against a decision to `status`: only an approval has to pass it."""
+    return approval_blockers(level, regulatory, policy) if status == Status.APPROVED else []
+
+
+def override_refusal(status: Status, role: str, unmet: Sequence[UnmetCriterion]) -> str | None:
+    """Why an override of the gate is refused, or None when it stands: only an admin overrides,
+    only an approval, and only one the gate refuses (`unmet` from `decision_blockers`)."""
+    if role != OVERRIDE_ROLE:
+        return "not_admin"
+    if status != Status.APPROVED:
+        return "not_an_approval"
+    if not unmet:
+        return "nothing_refused"
+    return None

@@ -21,6 +21,7 @@ from api.fields import (
 )
 from api.pagination import MAX_LIST_OFFSET
 from api.smorest import UnmetCriterionSchema
+from api.treatments.policy import OVERRIDE_MIN_LENGTH
 from api.treatments.vocabulary import (
     POOLED_FIELDS,
     REVIEW_DESIGNS,
@@ -357,7 +358,7 @@ class TreatmentCreateSchema(TreatmentPatchSchema):
 
 
 class DecisionCreateSchema(ma.Schema):
-    # Only an approval can be overridden (the service refuses an override of anything else, 422).
+    # Only an approval can be overridden: `api.treatments.policy.override_refusal` (422 otherwise).
     OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
         "not": {
             "required": ["override_justification"],
@@ -376,7 +377,7 @@ class DecisionCreateSchema(ma.Schema):
     override_justification = Text(
         4000,
         multiline=True,
-        min_length=40,
+        min_length=OVERRIDE_MIN_LENGTH,
         metadata={"description": "Admins only: approve despite the policy gate; shown publicly."},
     )
 

@@ -46,7 +46,6 @@ REGULATORY_FIELDS = (
     "regulator", "status", "pathway", "product", "indication", "reference", "decided_on",
     "source_url", "verified_on",
 )  # fmt: skip
-OVERRIDE_MIN_LENGTH = 40
 
 
 class DuplicateSlug(Conflict):

@@ -1,4 +1,5 @@
-"""The approval gate (api.treatments.policy): every unmet criterion, with its code and message."""
+"""The approval gate (api.treatments.policy): every unmet criterion, with its code and message, and
+when an admin may override it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from api.treatments.policy import GatePolicy, UnmetCriterion, approval_blockers
-from api.treatments.vocabulary import EvidenceLevel, RegulatoryStatusCode
+from api.treatments.policy import (
+    OVERRIDE_MIN_LENGTH,
+    GatePolicy,
+    UnmetCriterion,
+    approval_blockers,
+    decision_blockers,
+    override_refusal,
+)
+from api.treatments.vocabulary import EvidenceLevel, RegulatoryStatusCode, Status
 
 INSUFFICIENT = EvidenceLevel.INSUFFICIENT
 VERY_LOW = EvidenceLevel.VERY_LOW
@@ -184,3 +192,36 @@ def test_warning_message_names_the_warning_regulators(regulatory, named, not_nam
         assert name in blocker.message
     for name in not_named:
         assert name not in blocker.message
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s != Status.APPROVED])
+def test_only_an_approval_has_to_pass_the_gate(status):
+    assert decision_blockers(status, INSUFFICIENT, [], DEFAULT) == []
+    assert [b.code for b in decision_blockers(Status.APPROVED, INSUFFICIENT, [], DEFAULT)] == [
+        EVIDENCE,
+        NO_APPROVAL,
+    ]
+
+
+REFUSED = [UnmetCriterion(EVIDENCE, "The evidence level is low; approval needs at least moderate.")]
+
+
+@pytest.mark.parametrize(
+    ("status", "role", "unmet", "refusal"),
+    [
+        pytest.param(Status.APPROVED, "admin", REFUSED, None, id="admin-overrides-a-refused-approval"),
+        pytest.param(Status.APPROVED, "reviewer", REFUSED, "not_admin", id="only-an-admin-overrides"),
+        pytest.param(Status.APPROVED, "editor", REFUSED, "not_admin", id="an-editor-may-not-either"),
+        pytest.param(Status.NOT_APPROVED, "reviewer", [], "not_admin", id="the-role-is-judged-first"),
+        pytest.param(Status.NOT_APPROVED, "admin", [], "not_an_approval", id="only-an-approval"),
+        pytest.param(Status.APPROVED, "admin", [], "nothing_refused", id="only-one-the-gate-refuses"),
+    ],
+)
+def test_override_refusal(status, role, unmet, refusal):
+    assert override_refusal(status, role, unmet) == refusal
+
+
+def test_the_decision_docs_state_the_policy_minimum_justification():
+    from api.treatments.routes import TreatmentDecisions
+
+    assert f"at least {OVERRIDE_MIN_LENGTH} characters" in (TreatmentDecisions.post.__doc__ or "")
