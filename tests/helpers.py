@@ -58,6 +58,12 @@ def add_treatment(app: Any, slug: str, status: str = "under_review", **fields: A
         )  # fmt: skip
 
 
+def decide(client: FlaskClient, headers: dict[str, str], slug: str, status: str, **extra: Any) -> Any:
+    """Record a decision through the API (the response, whatever its status)."""
+    body = {"status": status, "reason": f"The clinic decided: {status}."} | extra
+    return client.post(f"/v1/treatments/{slug}/decisions", json=body, headers=headers)
+
+
 def study(**fields: Any) -> dict[str, Any]:
     """A study dict as the service takes it (defaults: a strong, peer-reviewed RCT)."""
     return {"title": "A randomised trial", "design": "rct", "participants": 250, "randomised": True,

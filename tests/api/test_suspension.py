@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from api import create_app
-from tests.helpers import add_treatment, approval, study
+from tests.helpers import add_treatment, approval, decide, study
 
 WARNING = {"regulator": "FDA", "status": "warning_issued", "reference": "FDA safety communication 2026-11",
            "source_url": "https://www.fda.gov/example"}  # fmt: skip
@@ -37,11 +37,6 @@ def warn(client: Any, editor: dict[str, str], slug: str) -> dict[str, Any]:
     response = client.post(f"/v1/treatments/{slug}/regulatory", json=WARNING, headers=editor)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def decide(client: Any, headers: dict[str, str], slug: str, status: str, **extra: Any) -> Any:
-    body = {"status": status, "reason": f"The clinic decided: {status}."} | extra
-    return client.post(f"/v1/treatments/{slug}/decisions", json=body, headers=headers)
 
 
 def test_a_warning_on_an_approved_treatment_suspends_its_bookings_at_once(client, editor, botox):

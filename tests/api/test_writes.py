@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import execute
-from tests.helpers import FDA_APPROVAL, STRONG_RCT, create_treatment, random_slug
+from tests.helpers import FDA_APPROVAL, STRONG_RCT, create_treatment, decide, random_slug
 
 PROBLEM = "application/problem+json"
 JUSTIFICATION = "The clinic's medical board accepted a published equivalence review for this device."
@@ -57,11 +57,6 @@ def add(client: Any, headers: dict[str, str], slug: str, kind: str, body: dict[s
     response = client.post(f"/v1/treatments/{slug}/{kind}", json=body, headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def decide(client: Any, headers: dict[str, str], slug: str, status: str, **extra: Any) -> Any:
-    body = {"status": status, "reason": f"Decided: {status}."} | extra
-    return client.post(f"/v1/treatments/{slug}/decisions", json=body, headers=headers)
 
 
 def etag_of(client: Any, slug: str) -> str:

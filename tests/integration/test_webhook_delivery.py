@@ -39,7 +39,7 @@ from api.webhooks.delivery import (
 from api.webhooks.models import WebhookDelivery
 from tests.conftest import execute
 from tests.databases import on_postgresql
-from tests.helpers import add_treatment, approval, random_slug, study
+from tests.helpers import add_treatment, approval, decide, random_slug, study
 
 PROJECT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15  # seconds; no wait in this module is unbounded
@@ -169,11 +169,6 @@ def deliveries(client: Any, admin: dict[str, str], webhook_id: int) -> list[dict
     response = client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=admin)
     assert response.status_code == 200, response.get_json()
     return list(reversed(response.get_json()))
-
-
-def decide(client: Any, headers: dict[str, str], slug: str, status: str) -> Any:
-    body = {"status": status, "reason": f"The clinic decided: {status}."}
-    return client.post(f"/v1/treatments/{slug}/decisions", json=body, headers=headers)
 
 
 def delivery_count(app: Flask) -> int:
