@@ -11,6 +11,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, context, db, errors, observability, ratelimit, readcache
+from api import connectors as connectors_module
 from api.config import Config, env_overrides
 from api.http import BoundedBody
 from api.idempotency import service as idempotency
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from api import docs
     from api.booking import routes as booking
     from api.changes import routes as changes
+    from api.connectors import routes as connectors
     from api.health import routes as health
     from api.literature import routes as literature
     from api.reviews import cli as reviews_cli
@@ -61,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         booking.blp,
         changes.blp,
         webhooks.blp,
+        connectors.blp,
         health.blp,
     ):
         api.register_blueprint(blueprint)
@@ -72,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
+    connectors_module.init_app(app)
     app.wsgi_app = BoundedBody(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]

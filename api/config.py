@@ -95,6 +95,19 @@ class Config:
     WEBHOOKS_BATCH_SIZE = 100  # deliveries claimed at once (one per subscription per round)
     WEBHOOKS_MAX_PARALLEL = 8  # concurrent requests, each to a different subscription
 
+    # Booking-system connectors (see README, "Connecting the booking system")
+    # Fernet keys encrypting connectors' credentials, newest first (comma-separated in TPA_SECRET_KEYS).
+    SECRET_KEYS: tuple[str, ...] = ()
+    CONNECTORS_ALLOW_LOOPBACK_HTTP = False  # http:// to loopback addresses; development and tests
+    CONNECTORS_TIMEOUT_SECONDS = 10.0  # per request (connect, and each read)
+    CONNECTORS_MAX_ATTEMPTS = 4  # per request: 429, 5xx and network failures are retried
+    CONNECTORS_BACKOFF_BASE_SECONDS = 0.5  # between those attempts: full jitter, doubling ...
+    CONNECTORS_BACKOFF_CAP_SECONDS = 30.0  # ... up to this
+    CONNECTORS_POLL_SECONDS = 0.5  # how often the worker reads the change feed
+    CONNECTORS_RECONCILE_SECONDS = 300.0  # a full pass (drift, mappings) this often
+    CONNECTORS_PASS_BACKOFF_BASE_SECONDS = 2.0  # a failed pass is retried after a backoff ...
+    CONNECTORS_PASS_BACKOFF_CAP_SECONDS = 300.0  # ... up to this (or the system's Retry-After)
+
     API_TITLE = "Treatment Policy API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.1.0"

@@ -3,6 +3,7 @@
 from api.api_keys.models import ApiKey
 from api.audit.models import AuditRecord
 from api.changes.models import ChangeEvent
+from api.connectors.models import Connector, ConnectorCall, ConnectorState, HiddenService
 from api.db import Base
 from api.idempotency.models import IdempotencyRecord
 from api.reviews.models import Review
@@ -10,6 +11,10 @@ from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study,
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "Connector",
+    "ConnectorCall",
+    "ConnectorState",
+    "HiddenService",
     "ApiKey",
     "AuditRecord",
     "Base",

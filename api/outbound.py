@@ -115,6 +115,36 @@ def address_problem(address: str | IPAddress, allow_loopback: bool = False) -> s
     return None
 
 
+# --- which URLs may be configured ---------------------------------------------------------------
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(url: str, allow_loopback_http: bool, setting: str) -> str | None:
+    """Why `url` may not be configured as another system's address, or None: https only, except
+    plain http to a loopback host where `setting` allows it (development and tests)."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return "Credentials in the URL are not supported."
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        if allow_loopback_http:
+            return None
+        return f"Plain http to a loopback host needs {setting} (development only); use https."
+    return "The URL must use https (plain http is allowed only to a loopback host, in development)."
+
+
 # --- where a URL leads -------------------------------------------------------------------------
 
 

@@ -20,6 +20,9 @@ from api.seed import load_catalogue
 from tests.databases import fresh_database
 
 
+TEST_SECRET_KEY = "kQ5nT0m6d0bGyH1x9W3x0Jd6o7b4mX2Zc8rV1sL5pQk="
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     with fresh_database() as url:
@@ -37,6 +40,8 @@ def app(database_url: str) -> Iterator[Flask]:
             # Threaded test servers run many requests at once, more than a sync worker's pool.
             "DATABASE_POOL_SIZE": 5,
             "DATABASE_MAX_OVERFLOW": 10,
+            # Encrypts connectors' credentials (a fixed test key; production keys come from the environment).
+            "SECRET_KEYS": (TEST_SECRET_KEY,),
         }
     )
     yield app

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from api import outbound
 from api.changes.models import ChangeEvent
 from api.errors import Conflict, InvalidInput, NotFound
 from api.preconditions import check_if_match
@@ -48,33 +47,10 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def is_loopback_host(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 or localhost."""
-    if not host:
-        return False
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def url_problem(url: str, allow_loopback_http: bool) -> str | None:
     """Why a subscription may not use `url`, or None. Payloads are signed, not encrypted:
     they travel over https, except to this machine in development."""
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        return "Credentials in the URL are not supported; receivers verify the signature instead."
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        if allow_loopback_http:
-            return None
-        return (
-            "Plain http to a loopback host needs WEBHOOKS_ALLOW_LOOPBACK_HTTP (development only); use https."
-        )
-    return "The URL must use https (plain http is allowed only to a loopback host, in development)."
+    return outbound.url_problem(url, allow_loopback_http, "WEBHOOKS_ALLOW_LOOPBACK_HTTP")
 
 
 def subscription_etag(subscription: WebhookSubscription) -> str:

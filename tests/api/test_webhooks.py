@@ -13,7 +13,8 @@ from standardwebhooks import Webhook
 
 from api.changes.service import EVENT_TYPES
 from api.db import get_engine
-from api.webhooks.service import is_loopback_host, url_problem
+from api.outbound import is_loopback_host
+from api.webhooks.service import url_problem
 from tests.helpers import create_treatment
 
 PROBLEM = "application/problem+json"

@@ -1,0 +1,115 @@
+"""Square Appointments: a service is a catalog `ITEM_VARIATION`; offered online while its
+`item_variation_data.available_for_booking` is true.
+
+The mapping is the treatment's `external_ids["square"]`: the variation's id (README "Connecting
+the booking system: Square" says where a clinic finds it). Square's upsert replaces the whole
+object, so a switch reads the variation, changes that one field, and writes the whole object back
+with the `version` it read and a fresh `idempotency_key`; when someone changed it in between,
+Square refuses the stale version (`VERSION_MISMATCH`) and the switch reads again and retries.
+Square also refuses a second concurrent catalog write for one seller with 429: a connector's
+writes go one at a time (the worker runs each connector's passes in one thread, under a lease).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from api.connectors.base import ConnectorError, Http, error_detail
+
+API_VERSION = "2025-08-20"  # the Square-Version this connector is written and tested against
+BATCH_LIMIT = 1000  # object ids per BatchRetrieveCatalogObjects
+VERSION_RETRIES = 5
+# A stale `version`: CONFLICT in Square's document's error codes; VERSION_MISMATCH as Square's catalog
+# has been seen to answer (the code its document gives other version-checked endpoints).
+CONFLICT_CODES = {"VERSION_MISMATCH", "CONFLICT"}
+# Marked readOnly in Square's OpenAPI document (CatalogObject, CatalogItemVariation).
+READ_ONLY_OBJECT, READ_ONLY_VARIATION = {"updated_at"}, {"ordinal"}
+
+
+class Square:
+    system: ClassVar[str] = "square"
+    title: ClassVar[str] = "Square"
+    credential_fields: ClassVar[tuple[str, ...]] = ("access_token",)
+
+    def __init__(self, http: Http):
+        self.http = http
+
+    @staticmethod
+    def default_base_url(credentials: Mapping[str, str]) -> str:
+        return "https://connect.squareup.com"
+
+    @staticmethod
+    def auth_headers(credentials: Mapping[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credentials['access_token']}", "Square-Version": API_VERSION}
+
+    def read(self, external_ids: Sequence[str]) -> dict[str, bool]:
+        online: dict[str, bool] = {}
+        ids = list(dict.fromkeys(external_ids))
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[start : start + BATCH_LIMIT]
+            reply = self.http.send("POST", "/v2/catalog/batch-retrieve", {"object_ids": chunk})
+            if not reply.ok:
+                raise ConnectorError(
+                    f"Square refused to list the services ({reply.status}): {error_detail(reply.body)}"
+                )
+            for item in (reply.body or {}).get("objects") or []:
+                if _is_variation(item):
+                    online[item["id"]] = _online(item)
+        return online
+
+    def switch(self, external_id: str, online: bool) -> bool:
+        for _ in range(VERSION_RETRIES):
+            variation = self._retrieve(external_id)
+            if variation is None or _online(variation) == online:
+                return False
+            body = {"idempotency_key": str(uuid.uuid4()), "object": _writable(variation, online)}
+            reply = self.http.send("POST", "/v2/catalog/object", body)
+            if reply.ok:
+                return True
+            if not _conflict(reply.body):
+                raise ConnectorError(
+                    f"Square refused to update {external_id} ({reply.status}): {error_detail(reply.body)}"
+                )
+        raise ConnectorError(
+            f"Square kept refusing {external_id} as changed meanwhile ({VERSION_RETRIES} tries)."
+        )
+
+    def _retrieve(self, external_id: str) -> dict[str, Any] | None:
+        reply = self.http.send("GET", f"/v2/catalog/object/{quote(external_id, safe='')}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise ConnectorError(
+                f"Square refused to read {external_id} ({reply.status}): {error_detail(reply.body)}"
+            )
+        item = (reply.body or {}).get("object")
+        return item if _is_variation(item) else None
+
+
+def _is_variation(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == "ITEM_VARIATION"
+        and not item.get("is_deleted")
+        and isinstance(item.get("item_variation_data"), dict)
+    )
+
+
+def _online(variation: dict[str, Any]) -> bool:
+    return variation["item_variation_data"].get("available_for_booking") is True
+
+
+def _writable(variation: dict[str, Any], online: bool) -> dict[str, Any]:
+    """The variation as read, with `available_for_booking` set and Square's read-only fields left
+    out (Square keeps its own values of those; sending them is refused)."""
+    data = {k: v for k, v in variation["item_variation_data"].items() if k not in READ_ONLY_VARIATION}
+    data["available_for_booking"] = online
+    return {k: v for k, v in variation.items() if k not in READ_ONLY_OBJECT} | {"item_variation_data": data}
+
+
+def _conflict(body: Any) -> bool:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return any(isinstance(e, dict) and e.get("code") in CONFLICT_CODES for e in errors or [])

@@ -1,0 +1,249 @@
+"""A stateful fake of the part of Square's API the connector uses, served on 127.0.0.1.
+
+It keeps catalog objects with versions as Square does: an upsert replaces the whole object and
+must carry the stored `version` (a stale one is refused with `VERSION_MISMATCH`); a repeated
+`idempotency_key` gets the first answer again; two catalog writes at once for the one seller get
+429 (Square processes one at a time per seller). Tests script outages with `fail`, and edits in
+Square's dashboard with `staff_set`.
+
+Every request it receives and every answer it gives is validated against Square's own OpenAPI
+document (tests/fixtures/square/, cut from Square's published document, Apache-2.0) with
+openapi-core; error bodies, which Square's document leaves undescribed per status, are checked
+against its `Error` schema's required fields and code enums. A violation is answered 400 and kept
+in `violations`: tests assert there is none.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from werkzeug.wrappers import Request, Response
+
+from tests.helpers import serving
+
+DOCUMENT = Path(__file__).resolve().parents[1] / "fixtures" / "square" / "api-subset.json"
+SQUARE_HOST = "https://connect.squareup.com"  # the document's server: requests are matched as if sent there
+
+
+@cache
+def square_document() -> tuple[OpenAPI, dict[str, Any]]:
+    from openapi_core import Config
+
+    if not DOCUMENT.exists():
+        raise FileNotFoundError(f"Square's OpenAPI document is missing: {DOCUMENT}")
+    spec = OpenAPI.from_file_path(str(DOCUMENT), config=Config(spec_validator_cls=None))
+    return spec, json.loads(DOCUMENT.read_text())
+
+
+class _AsSentToSquare(WerkzeugOpenAPIRequest):
+    @property
+    def host_url(self) -> str:
+        return SQUARE_HOST
+
+
+@dataclass
+class Fault:
+    method: str
+    path_prefix: str
+    status: int
+    times: int
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeSquare:
+    token: str = "sq-test-token"
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    write_delay: float = 0.0  # seconds an upsert takes (to see concurrent writes refused)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._versions = itertools.count(1_700_000_000_000)
+        self._idempotent: dict[str, dict[str, Any]] = {}
+        self._conflicts: dict[str, int] = {}
+
+    # --- what tests set up and look at --------------------------------------------------------
+
+    def add_service(self, variation_id: str, name: str, price: int = 25000, available: bool = True) -> None:
+        """An appointment service: an ITEM with one ITEM_VARIATION, as Square Appointments makes them."""
+        item_id = f"ITEM-{variation_id}"
+        self.objects[item_id] = {
+            "type": "ITEM", "id": item_id, "version": next(self._versions), "is_deleted": False,
+            "present_at_all_locations": True,
+            "item_data": {"name": name, "product_type": "APPOINTMENTS_SERVICE", "variations": []},
+        }  # fmt: skip
+        self.objects[variation_id] = {
+            "type": "ITEM_VARIATION", "id": variation_id, "version": next(self._versions),
+            "is_deleted": False, "present_at_all_locations": True, "updated_at": _now(),
+            "item_variation_data": {
+                "item_id": item_id, "name": f"{name} (60 min)", "pricing_type": "FIXED_PRICING",
+                "price_money": {"amount": price, "currency": "EUR"}, "service_duration": 3_600_000,
+                "available_for_booking": available, "sellable": True, "stockable": True,
+                "team_member_ids": ["TM-ANNA", "TM-BRAM"], "ordinal": 1,
+            },
+        }  # fmt: skip
+
+    def available(self, variation_id: str) -> bool:
+        return bool(self.objects[variation_id]["item_variation_data"].get("available_for_booking"))
+
+    def staff_set(self, variation_id: str, available: bool) -> None:
+        """A change made in Square's dashboard: a new version."""
+        with self._lock:
+            variation = self.objects[variation_id]
+            variation["item_variation_data"]["available_for_booking"] = available
+            variation["version"] = next(self._versions)
+
+    def conflict_next_writes(self, variation_id: str, times: int = 1) -> None:
+        """Someone else edits the variation just before each of our next `times` writes."""
+        self._conflicts[variation_id] = times
+
+    def fail(self, method: str, path_prefix: str, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        self.faults.append(Fault(method, path_prefix, status, times, retry_after))
+
+    def writes(self) -> list[dict[str, Any]]:
+        return [body for method, path, body in self.requests if (method, path) == ("POST", "/v2/catalog/object")]
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        response = self._answer(request)
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        spec, document = square_document()
+        body = request.get_json(silent=True)
+        self.requests.append((request.method, request.path, body))
+        try:
+            spec.validate_request(_AsSentToSquare(request))
+        except Exception as error:  # noqa: BLE001 - any validation failure is a violation
+            return self._violation(f"request {request.method} {request.path}: {error}")
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "This request could not be authorized.")
+        if not request.headers.get("Square-Version"):
+            return self._violation("request without a Square-Version header")
+        fault = self._fault(request)
+        if fault is not None:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            category = "RATE_LIMIT_ERROR" if fault.status == 429 else "API_ERROR"
+            code = "RATE_LIMITED" if fault.status == 429 else "INTERNAL_SERVER_ERROR"
+            return _error(fault.status, category, code, "Scripted by the test.", headers)
+        response = self._route(request, body or {})
+        if 200 <= response.status_code < 300:
+            try:
+                spec.validate_response(_AsSentToSquare(request), WerkzeugOpenAPIResponse(response))
+            except Exception as error:  # noqa: BLE001
+                return self._violation(f"response to {request.method} {request.path}: {error}")
+        else:
+            self._check_error_body(document, response)
+        return response
+
+    def _route(self, request: Request, body: dict[str, Any]) -> Response:
+        path = request.path
+        if request.method == "POST" and path == "/v2/catalog/batch-retrieve":
+            found = [copy.deepcopy(self.objects[i]) for i in body["object_ids"] if i in self.objects]
+            return _json({"objects": found} if found else {})
+        if request.method == "GET" and path.startswith("/v2/catalog/object/"):
+            object_id = path.removeprefix("/v2/catalog/object/")
+            if object_id not in self.objects:
+                return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Object `{object_id}` not found.")
+            return _json({"object": copy.deepcopy(self.objects[object_id])})
+        if request.method == "POST" and path == "/v2/catalog/object":
+            return self._upsert(body)
+        return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", "Not served by the fake.")
+
+    def _upsert(self, body: dict[str, Any]) -> Response:
+        key = body["idempotency_key"]
+        if key in self._idempotent:
+            return _json(self._idempotent[key])
+        if not self._writing.acquire(blocking=False):
+            return _error(429, "RATE_LIMIT_ERROR", "RATE_LIMITED", "Only one catalog write at a time per seller.")
+        try:
+            time.sleep(self.write_delay)
+            with self._lock:
+                new = body["object"]
+                stored = self.objects.get(new["id"])
+                if stored is None:
+                    return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Object `{new['id']}` not found.")
+                if self._conflicts.get(new["id"]):
+                    self._conflicts[new["id"]] -= 1
+                    stored["version"] = next(self._versions)  # someone else's edit lands first
+                if new.get("version") != stored["version"]:
+                    return _error(
+                        409, "INVALID_REQUEST_ERROR", "CONFLICT",
+                        "Object version does not match latest database version.", field_name="version",
+                    )  # fmt: skip
+                replaced = copy.deepcopy(new) | {"version": next(self._versions), "updated_at": _now()}
+                if "ordinal" in stored.get("item_variation_data", {}):  # read-only: Square keeps its own
+                    replaced["item_variation_data"]["ordinal"] = stored["item_variation_data"]["ordinal"]
+                self.objects[new["id"]] = replaced
+                answer = {"catalog_object": copy.deepcopy(replaced), "id_mappings": []}
+                self._idempotent[key] = answer
+                return _json(answer)
+        finally:
+            self._writing.release()
+
+    def _fault(self, request: Request) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times and request.method == fault.method and request.path.startswith(fault.path_prefix):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _violation(self, message: str) -> Response:
+        self.violations.append(message)
+        return _error(400, "INVALID_REQUEST_ERROR", "BAD_REQUEST", message[:500])
+
+    def _check_error_body(self, document: dict[str, Any], response: Response) -> None:
+        schemas = document["components"]["schemas"]
+        errors = json.loads(response.get_data()).get("errors")
+        for error in errors or [None]:
+            if not isinstance(error, dict) or not {"category", "code"} <= error.keys():
+                self.violations.append(f"error body without category and code: {errors}")
+            elif error["category"] not in schemas["ErrorCategory"]["enum"]:
+                self.violations.append(f"unknown error category {error['category']}")
+            elif error["code"] not in schemas["ErrorCode"]["enum"]:
+                self.violations.append(f"unknown error code {error['code']}")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload), status, headers or {}, content_type="application/json")
+
+
+def _error(
+    status: int, category: str, code: str, detail: str, headers: dict[str, str] | None = None,
+    field_name: str | None = None,
+) -> Response:  # fmt: skip
+    error = {"category": category, "code": code, "detail": detail} | ({"field": field_name} if field_name else {})
+    return _json({"errors": [error]}, status, headers)
+
+
+@contextmanager
+def fake_square(**options: Any) -> Iterator[FakeSquare]:
+    """A FakeSquare serving on a free loopback port (its `url`) for the block."""
+    fake = FakeSquare(**options)
+    with serving(fake) as url:
+        fake.url = url
+        yield fake
