@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit lint format spec spec-check migrate seed keys
+.PHONY: help run fake-square test test-unit lint format spec spec-check migrate seed keys
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,14 +18,25 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The webhook worker runs beside gunicorn; when gunicorn exits it gets SIGTERM and ends after its pass.
-run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), deliver webhooks
+# The webhook and connector workers run beside gunicorn; when gunicorn exits they get SIGTERM and end
+# after their pass. Connectors' credentials are encrypted with a key kept in instance/secret-keys,
+# made on first run (production sets TPA_SECRET_KEYS itself; README "Configuration").
+run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), run the workers
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
+	@test -s instance/secret-keys || (umask 077 && $(FLASK) connectors new-key > instance/secret-keys)
 	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	export TPA_SECRET_KEYS="$${TPA_SECRET_KEYS:-$$(cat instance/secret-keys)}"; \
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(FLASK) connectors run & connectors=$$!; \
+	trap 'kill -TERM $$worker $$connectors 2>/dev/null; wait $$worker $$connectors' EXIT INT TERM; \
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'
+
+# A fake Square on 127.0.0.1:$(SQUARE_PORT) with three services, for following the README's
+# "Connecting the booking system: Square" without a Square account (tests/fakes/square.py).
+SQUARE_PORT ?= 8100
+fake-square: $(BIN)/.installed ## Serve a fake Square (for the README's connector walk-through)
+	$(BIN)/python -m tests.fakes.square --port $(SQUARE_PORT)
 
 test: $(BIN)/.installed lint ## Lint, check the committed OpenAPI document, run the whole suite
 	$(BIN)/pytest

@@ -19,7 +19,6 @@ from api.models import Base
 from api.seed import load_catalogue
 from tests.databases import fresh_database
 
-
 TEST_SECRET_KEY = "kQ5nT0m6d0bGyH1x9W3x0Jd6o7b4mX2Zc8rV1sL5pQk="
 
 

@@ -15,7 +15,7 @@ from flask.cli import AppGroup
 from api.connectors import service
 from api.connectors.vault import new_key
 from api.connectors.worker import Passes, Worker
-from api.db import get_session
+from api.db import get_session, utcnow
 
 connectors_cli = AppGroup(
     "connectors", help="Booking-system connectors: run the worker beside the web server."
@@ -80,7 +80,7 @@ def new_key_command() -> None:
 
 
 def _say(line: str) -> None:
-    click.echo(line)
+    click.echo(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}")
 
 
 def init_app(app: Flask) -> None:

@@ -204,28 +204,23 @@ class Report:
     retry_after: float | None = None  # the booking system asked to wait this long
     calls: list[Call] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def lines(self, findings: bool = True) -> list[str]:
+        """What the pass changed (or would), its error, and with `findings` what it left alone."""
         verb = "would " if self.dry_run else ""
         steps = self.plan.steps if self.dry_run else self.done
-        out = [
-            f"connector {self.connector_id}: {verb}{_WORDS[s.move]} {s.slug} ({s.external_id})" for s in steps
-        ]
-        out += [
-            f"connector {self.connector_id}: {slug} has no mapping (left alone)"
-            for slug in self.plan.unmapped
-        ]
-        out += [
-            f"connector {self.connector_id}: {slug} maps to {sid}, which names no service (left alone)"
-            for slug, sid in self.plan.missing
-        ]
-        out += [
-            f"connector {self.connector_id}: {sid} was hidden for {slug}, whose mapping was removed "
-            "(left off)"
-            for slug, sid in self.plan.orphaned
-        ]
-        if self.error:
-            out.append(f"connector {self.connector_id}: failed: {self.error}")
-        return out
+        out = [f"{verb}{_WORDS[s.move]} {s.slug} ({s.external_id})" for s in steps]
+        out += [f"failed: {self.error}"] if self.error else []
+        if findings:
+            out += [f"{slug} has no mapping (left alone)" for slug in self.plan.unmapped]
+            out += [
+                f"{slug} maps to {sid}, which names no service (left alone)"
+                for slug, sid in self.plan.missing
+            ]
+            out += [
+                f"{sid} was hidden for {slug}, whose mapping was removed (left off)"
+                for slug, sid in self.plan.orphaned
+            ]
+        return [f"connector {self.connector_id}: {line}" for line in out]
 
 
 _AUDIT_ACTIONS = {Move.HIDE: "hidden", Move.CORRECT_DRIFT: "drift_corrected", Move.RESTORE: "restored"}

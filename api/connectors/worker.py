@@ -59,12 +59,17 @@ class WorkerSettings:
 class Passes:
     """Runs one connector's pass under its lease and records the outcome (what a Runner calls)."""
 
-    def __init__(self, app: Flask, say: Callable[[str], None], owner: str | None = None):
+    def __init__(
+        self, app: Flask, say: Callable[[str], None], owner: str | None = None, findings: bool = True
+    ):
         self.sessions: Callable[[], Session] = app.extensions["db_sessionmaker"]
         self.vault: Vault = app.extensions["connector_vault"]
         self.http = HttpSettings.from_config(app.config)
         self.say = say
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.findings = (
+            findings  # also say what a pass left alone (the worker does not: the status counts it)
+        )
 
     def run(
         self, connector_id: int, slugs: Iterable[str] | None, dry_run: bool = False
@@ -80,7 +85,7 @@ class Passes:
         finally:
             with self.sessions() as session:
                 service.release(session, connector_id, self.owner)
-        for line in report.lines():
+        for line in report.lines(self.findings):
             self.say(line)
         return report
 
@@ -148,7 +153,7 @@ class Runner(threading.Thread):
 
 class Worker:
     def __init__(self, app: Flask, say: Callable[[str], None]):
-        self.passes = Passes(app, say)
+        self.passes = Passes(app, say, findings=False)
         self.settings = WorkerSettings.from_config(app.config)
         self.sessions: Callable[[], Session] = app.extensions["db_sessionmaker"]
         self.say = say

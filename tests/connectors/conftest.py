@@ -20,6 +20,7 @@ FAST = {
     "CONNECTORS_PASS_BACKOFF_CAP_SECONDS": 0.2,
     "CONNECTORS_POLL_SECONDS": 0.05,
     "CONNECTORS_TIMEOUT_SECONDS": 2.0,
+    "CONNECTORS_RECONCILE_SECONDS": 300.0,  # no timed pass during a test: what happens, events did
 }
 
 

@@ -13,11 +13,12 @@ from tests.helpers import add_treatment, decide
 
 def unchanged_but_for_booking(before, after):
     """Everything but availability, version and the time Square stamps is as it was."""
-    strip = lambda o: {k: v for k, v in o.items() if k not in ("version", "updated_at")} | {  # noqa: E731
-        "item_variation_data": {
-            k: v for k, v in o["item_variation_data"].items() if k != "available_for_booking"
-        }
-    }
+
+    def strip(variation):
+        data = {k: v for k, v in variation["item_variation_data"].items() if k != "available_for_booking"}
+        kept = {k: v for k, v in variation.items() if k not in ("version", "updated_at")}
+        return kept | {"item_variation_data": data}
+
     return strip(before) == strip(after)
 
 
@@ -48,7 +49,9 @@ def test_a_withdrawal_switches_the_service_off_and_an_approval_restores_it(
     assert len({w["idempotency_key"] for w in square.writes()}) == 2
 
 
-def test_a_service_staff_switched_off_is_not_switched_on_by_an_approval(app, client, admin, reviewer, square, passes):
+def test_a_service_staff_switched_off_is_not_switched_on_by_an_approval(
+    app, client, admin, reviewer, square, passes
+):
     approved(app, "fillers", external_ids={"square": "VAR-FIL"})
     square.add_service("VAR-FIL", "Fillers", available=False)  # staff took it off online booking
     connector = connect(client, admin, square)
@@ -152,13 +155,20 @@ def test_the_credentials_are_encrypted_at_rest_and_never_shown_or_logged(
     add_treatment(app, "exosomes", "not_approved", external_ids={"square": "VAR-EXO"})
     square.add_service("VAR-EXO", "Exosome facial")
     square.fail("POST", "/v2/catalog/batch-retrieve", 500, times=10)  # errors too
-    created = client.post("/v1/connectors", json={"system": "square", "name": "Square", "base_url": square.url,
-                          "credentials": {"access_token": square.token}}, headers=admin)  # fmt: skip
+    body = {"system": "square", "name": "Square", "base_url": square.url,
+            "credentials": {"access_token": square.token}}  # fmt: skip
+    created = client.post("/v1/connectors", json=body, headers=admin)
     connector_id = created.get_json()["id"]
     passes.run(connector_id, None)
     seen = [created.get_data(as_text=True)]
-    seen += [client.get(path, headers=admin).get_data(as_text=True)
-             for path in ("/v1/connectors", f"/v1/connectors/{connector_id}", f"/v1/connectors/{connector_id}/calls")]
+    seen += [
+        client.get(path, headers=admin).get_data(as_text=True)
+        for path in (
+            "/v1/connectors",
+            f"/v1/connectors/{connector_id}",
+            f"/v1/connectors/{connector_id}/calls",
+        )
+    ]
     seen += said + [caplog.text]
     assert not [text for text in seen if square.token in text]
     stored = execute(app, "SELECT credentials FROM connectors")[0][0]

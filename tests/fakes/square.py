@@ -34,7 +34,8 @@ from werkzeug.wrappers import Request, Response
 from tests.helpers import serving
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "fixtures" / "square" / "api-subset.json"
-SQUARE_HOST = "https://connect.squareup.com"  # the document's server: requests are matched as if sent there
+SQUARE_HOST = "https://connect.squareup.com"
+DASHBOARD = "/fake-dashboard"  # the document's server: requests are matched as if sent there
 
 
 @cache
@@ -70,6 +71,7 @@ class FakeSquare:
     violations: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     write_delay: float = 0.0  # seconds an upsert takes (to see concurrent writes refused)
+    stall_seconds: float = 0.0  # every request waits this long first (a system that hangs)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -114,11 +116,15 @@ class FakeSquare:
         """Someone else edits the variation just before each of our next `times` writes."""
         self._conflicts[variation_id] = times
 
-    def fail(self, method: str, path_prefix: str, status: int, times: int = 1, retry_after: str | None = None) -> None:
+    def fail(
+        self, method: str, path_prefix: str, status: int, times: int = 1, retry_after: str | None = None
+    ) -> None:
         self.faults.append(Fault(method, path_prefix, status, times, retry_after))
 
     def writes(self) -> list[dict[str, Any]]:
-        return [body for method, path, body in self.requests if (method, path) == ("POST", "/v2/catalog/object")]
+        return [
+            body for method, path, body in self.requests if (method, path) == ("POST", "/v2/catalog/object")
+        ]
 
     # --- serving ------------------------------------------------------------------------------
 
@@ -128,7 +134,10 @@ class FakeSquare:
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
+        if request.path.startswith(DASHBOARD):
+            return self._dashboard(request)
         spec, document = square_document()
+        time.sleep(self.stall_seconds)
         body = request.get_json(silent=True)
         self.requests.append((request.method, request.path, body))
         try:
@@ -136,7 +145,9 @@ class FakeSquare:
         except Exception as error:  # noqa: BLE001 - any validation failure is a violation
             return self._violation(f"request {request.method} {request.path}: {error}")
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return _error(401, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "This request could not be authorized.")
+            return _error(
+                401, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "This request could not be authorized."
+            )
         if not request.headers.get("Square-Version"):
             return self._violation("request without a Square-Version header")
         fault = self._fault(request)
@@ -174,14 +185,18 @@ class FakeSquare:
         if key in self._idempotent:
             return _json(self._idempotent[key])
         if not self._writing.acquire(blocking=False):
-            return _error(429, "RATE_LIMIT_ERROR", "RATE_LIMITED", "Only one catalog write at a time per seller.")
+            return _error(
+                429, "RATE_LIMIT_ERROR", "RATE_LIMITED", "Only one catalog write at a time per seller."
+            )
         try:
             time.sleep(self.write_delay)
             with self._lock:
                 new = body["object"]
                 stored = self.objects.get(new["id"])
                 if stored is None:
-                    return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Object `{new['id']}` not found.")
+                    return _error(
+                        404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Object `{new['id']}` not found."
+                    )
                 if self._conflicts.get(new["id"]):
                     self._conflicts[new["id"]] -= 1
                     stored["version"] = next(self._versions)  # someone else's edit lands first
@@ -200,10 +215,30 @@ class FakeSquare:
         finally:
             self._writing.release()
 
+    def _dashboard(self, request: Request) -> Response:
+        """Not Square's API: a stand-in for Square's dashboard, where staff switch online booking.
+        `GET /fake-dashboard` lists the services; `POST /fake-dashboard/{id}` with
+        `{"available_for_booking": true}` switches one as staff would."""
+        variation_id = request.path.removeprefix(DASHBOARD).strip("/")
+        if request.method == "POST" and variation_id in self.objects:
+            self.staff_set(
+                variation_id, bool((request.get_json(silent=True) or {}).get("available_for_booking"))
+            )
+        services = {
+            i: {"name": o["item_variation_data"]["name"], "available_for_booking": self.available(i),
+                "version": o["version"]}
+            for i, o in self.objects.items() if o["type"] == "ITEM_VARIATION"
+        }  # fmt: skip
+        return _json(services)
+
     def _fault(self, request: Request) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times and request.method == fault.method and request.path.startswith(fault.path_prefix):
+                if (
+                    fault.times
+                    and request.method == fault.method
+                    and request.path.startswith(fault.path_prefix)
+                ):
                     fault.times -= 1
                     return fault
         return None
@@ -236,7 +271,9 @@ def _error(
     status: int, category: str, code: str, detail: str, headers: dict[str, str] | None = None,
     field_name: str | None = None,
 ) -> Response:  # fmt: skip
-    error = {"category": category, "code": code, "detail": detail} | ({"field": field_name} if field_name else {})
+    error = {"category": category, "code": code, "detail": detail} | (
+        {"field": field_name} if field_name else {}
+    )
     return _json({"errors": [error]}, status, headers)
 
 
@@ -247,3 +284,29 @@ def fake_square(**options: Any) -> Iterator[FakeSquare]:
     with serving(fake) as url:
         fake.url = url
         yield fake
+
+
+def main() -> None:
+    """`make fake-square`: a fake Square with the demo catalogue's services, until Ctrl-C."""
+    import argparse
+
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--token", default="sandbox-access-token")
+    args = parser.parse_args()
+    fake = FakeSquare(token=args.token)
+    for variation_id, name in (
+        ("SQ-BTX", "Botulinum toxin"),
+        ("SQ-HAF", "Hyaluronic acid fillers"),
+        ("SQ-EXO", "Exosome facial"),
+    ):
+        fake.add_service(variation_id, name)
+    print(f"Fake Square on http://127.0.0.1:{args.port} (access token: {args.token}); services and their")
+    print(f"online booking: GET http://127.0.0.1:{args.port}{DASHBOARD}", flush=True)
+    run_simple("127.0.0.1", args.port, fake, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
