@@ -81,7 +81,7 @@ def serving(app: Any) -> Iterator[str]:
     """The app behind a real threaded HTTP server on a free port, for truly concurrent requests;
     yields its base URL and always shuts it down."""
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_port}"

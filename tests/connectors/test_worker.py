@@ -64,10 +64,12 @@ def test_a_sync_asked_for_corrects_drift_without_waiting_for_the_timer(app, clie
     assert counts["drift_corrected"] == 1
 
 
-def test_a_hanging_connector_never_delays_another(app, client, admin, reviewer, square, said):
+def test_a_hanging_connector_never_delays_another(app, client, admin, reviewer, square, said, monkeypatch):
+    monkeypatch.setitem(app.config, "CONNECTORS_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setitem(app.config, "CONNECTORS_MAX_ATTEMPTS", 3)  # so a pass of the other takes 3 s+
     approved(app, "botox", external_ids={"square": "VAR-BTX"})
     square.add_service("VAR-BTX", "Botox")
-    with fake_square(stall_seconds=3.0) as stuck:  # every request hangs past the 2 s timeout
+    with fake_square(stall_seconds=5.0) as stuck:  # every request hangs past the 1 s timeout
         stuck.add_service("VAR-BTX", "Botox")
         connect(client, admin, stuck, name="Square, the other site")
         healthy = connect(client, admin, square)
@@ -80,7 +82,7 @@ def test_a_hanging_connector_never_delays_another(app, client, admin, reviewer, 
             )
             decide(client, reviewer, "botox", "withdrawn")
             took = wait_for(lambda: not square.available("VAR-BTX"), 10)
-        assert took < 2.0  # not behind the other connector's 2 s timeouts
+        assert took < 1.5  # not behind the other connector's timeouts
         assert stuck.available("VAR-BTX")  # that one never got through: it is still owed the change
 
 
