@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from api.connectors.base import BookingSystem, Http, HttpSettings
+from api.connectors.cliniko import Cliniko
 from api.connectors.square import Square
 
-SYSTEMS: dict[str, type[BookingSystem]] = {cls.system: cls for cls in (Square,)}
+SYSTEMS: dict[str, type[BookingSystem]] = {cls.system: cls for cls in (Square, Cliniko)}
 
 
 def open_system(

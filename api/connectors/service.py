@@ -77,7 +77,13 @@ def create_connector(
 ) -> Connector:
     system = SYSTEMS[data["system"]]
     credentials = _credentials(system.credential_fields, data["credentials"])
-    base_url = data.get("base_url") or system.default_base_url(credentials)
+    try:
+        base_url = data.get("base_url") or system.default_base_url(credentials)
+    except ValueError as error:
+        raise InvalidInput(
+            "The booking system's URL cannot be told.",
+            [{"location": "json", "field": "base_url", "message": str(error)}],
+        ) from None
     _check_url(base_url, allow_loopback_http)
     connector = Connector(
         system=system.system, name=data["name"], base_url=base_url, active=data.get("active", True),
