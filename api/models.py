@@ -3,7 +3,7 @@
 from api.api_keys.models import ApiKey
 from api.audit.models import AuditRecord
 from api.changes.models import ChangeEvent
-from api.connectors.models import Connector, ConnectorCall, ConnectorState, HiddenService
+from api.connectors.models import Connector, ConnectorCall, ConnectorState, HiddenService, Notification
 from api.db import Base
 from api.idempotency.models import IdempotencyRecord
 from api.reviews.models import Review
@@ -15,6 +15,7 @@ __all__ = [
     "ConnectorCall",
     "ConnectorState",
     "HiddenService",
+    "Notification",
     "ApiKey",
     "AuditRecord",
     "Base",

@@ -52,14 +52,14 @@ def recall(session: Session, store: VersionedStore, version: Hashable, refs: lis
     known = {k: store.get(k, version) for k in set(keys)}
     missing = [k for k, facts in known.items() if facts is None]
     if missing:
-        found = _look_up(session, missing)
+        found = look_up(session, missing)
         for k in missing:
             known[k] = found.get(k, UNKNOWN)
             store.put(k, known[k], version)
     return [known[k] for k in keys]
 
 
-def _look_up(session: Session, keys: list[Key]) -> dict[Key, Facts]:
+def look_up(session: Session, keys: list[Key]) -> dict[Key, Facts]:
     """At most two indexed queries for the treatments named, by slug and by booking-system id."""
     columns = (Treatment.slug, Treatment.status, Treatment.booking_requirements, Treatment.suspended_at)
     found: dict[Key, Facts] = {}

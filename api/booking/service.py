@@ -25,6 +25,13 @@ def check_booking(
     return _answer(refs, booking_facts.recall(session, store, version, refs))
 
 
+def check_booking_now(session: Session, refs: list[Ref]) -> dict[str, Any]:
+    """The same answer from the database itself, remembering nothing (outside a request: the
+    connectors' guard)."""
+    found = booking_facts.look_up(session, [booking_facts.key(ref) for ref in refs])
+    return _answer(refs, [found.get(booking_facts.key(ref), UNKNOWN) for ref in refs])
+
+
 def remembered_answer(store: VersionedStore, version: Hashable, refs: list[Ref]) -> dict[str, Any] | None:
     """The answer from remembered facts alone, or None if any reference must be looked up."""
     found = booking_facts.remembered(store, version, refs)

@@ -27,7 +27,7 @@ EVENT_TYPES = (
     "treatment.created", "treatment.updated", "treatment.status_changed", "decision.recorded",
     "treatment.reviewed", "study.created", "study.updated", "study.deleted",
     "regulatory.created", "regulatory.updated", "regulatory.deleted", "treatment.bookability_changed",
-    "treatment.gate_not_met", "connector.drift_corrected",
+    "treatment.gate_not_met", "connector.drift_corrected", "connector.booking_blocked",
 )  # fmt: skip
 _PENDING = "pending_change_events"
 PUBLIC_WRITE = "public_write"  # session.info flag: this transaction carries change events

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.changes.models import BigId
@@ -26,6 +26,9 @@ class Connector(Base):
     # The credentials as one MultiFernet token (api.connectors.vault); never shown, never logged.
     credentials: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
+    # Guard mode (Square): {"notification_url", "action"}; its signature key sealed like the credentials.
+    guard: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    guard_secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)
@@ -83,3 +86,21 @@ class ConnectorCall(Base):
     status: Mapped[int | None]
     duration_ms: Mapped[int]
     error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Notification(Base):
+    """A booking notification the booking system sent (guard mode): once per event id, and what came of it."""
+
+    __tablename__ = "connector_notifications"
+    __table_args__ = (UniqueConstraint("connector_id", "event_id", name="uq_connector_notifications_event"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(60))
+    booking_id: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # allowed | flagged | cancelled | ignored
+    outcome: Mapped[str] = mapped_column(String(20))
+    # the services booked that the clinic does not offer: [{"external_id", "slug", "reason"}]
+    blocked: Mapped[list[Any]] = mapped_column(JSON, default=list)

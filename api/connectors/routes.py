@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from flask.views import MethodView
 
-from api.connectors import service
+from api.connectors import guard, service
+from api.connectors.base import HttpSettings
 from api.connectors.models import Connector, ConnectorState
 from api.connectors.schemas import (
     CallQueryArgsSchema,
@@ -15,6 +16,9 @@ from api.connectors.schemas import (
     ConnectorPatchSchema,
     ConnectorSchema,
     ConnectorStatusSchema,
+    NotificationQueryArgsSchema,
+    NotificationSchema,
+    SquareNotificationSchema,
     StatusCountsSchema,
 )
 from api.connectors.vault import Vault
@@ -31,6 +35,10 @@ blp = Blueprint(
 CONNECTOR_ID = "<int(max=2147483647):connector_id>"
 OPTIONAL_IF_MATCH = IF_MATCH_PARAMETER | {"required": False}
 SCHEMA, STATUS = ConnectorSchema(), ConnectorStatusSchema()
+SIGNATURE_PARAMETER = {
+    "name": guard.SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+    "description": "Square's signature: base64 HMAC-SHA256 of the notification URL and the body",
+}  # fmt: skip
 COUNTS = tuple(StatusCountsSchema().fields)
 
 
@@ -150,3 +158,50 @@ class ConnectorCalls(MethodView):
         Method, path, status and duration; never a header or a credential.
         """
         return service.list_calls(get_session(), connector_id, args["limit"])
+
+
+@blp.route(f"/{CONNECTOR_ID}/events")
+class ConnectorEvents(MethodView):
+    @blp.doc(
+        security=[],
+        requestBody={"required": True, "content": {"application/json": {"schema": SquareNotificationSchema}}},
+        parameters=[SIGNATURE_PARAMETER],
+    )  # fmt: skip
+    @blp.response(200, NotificationSchema)
+    @blp.alt_response(
+        401, response="UNAUTHORIZED", description="Unsigned, or not signed with the key configured"
+    )
+    @blp.alt_response(
+        404, response="NOT_FOUND", description="No such connector, or it does not guard bookings"
+    )
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Not a Square notification")
+    @blp.alt_response(
+        503, response="SERVICE_UNAVAILABLE", description="The booking could not be cancelled now"
+    )
+    def post(self, connector_id: int) -> Response:
+        """Receive Square's booking notifications (guard mode)
+
+        Configure this URL in Square's Developer Console as a webhook subscription for
+        `booking.created` and `booking.updated`, and give the connector its signature key. Each
+        booked service that maps to a treatment the clinic does not offer is flagged
+        (`connector.booking_blocked`) or, with `"action": "cancel"`, the booking is cancelled. A
+        repeated `event_id` is answered 200 and not processed again.
+        """
+        request_body = request.get_data(cache=False)
+        notification = guard.receive(
+            get_session(), connector_id, request_body, request.headers.get(guard.SIGNATURE_HEADER), _vault(),
+            HttpSettings.from_config(current_app.config),
+        )  # fmt: skip
+        return json_response(NotificationSchema().dump(notification))
+
+
+@blp.route(f"/{CONNECTOR_ID}/notifications")
+class ConnectorNotifications(MethodView):
+    @uncacheable("admins only")
+    @blp.requires_role("admin")
+    @blp.arguments(NotificationQueryArgsSchema, location="query")
+    @blp.response(200, NotificationSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], connector_id: int) -> Any:
+        """The booking notifications received (guard mode), newest first, with what came of each"""
+        return guard.list_notifications(get_session(), connector_id, args["limit"])

@@ -16,8 +16,9 @@ _URL_DOC = {
     "example": "https://connect.squareup.com",
 }
 _CREDENTIALS_DOC = {
-    "description": "Square: `access_token` (scope ITEMS_READ and ITEMS_WRITE). Encrypted at rest; never "
-    "shown again, in any answer or log.",
+    "description": "Square: `access_token` (scopes ITEMS_READ and ITEMS_WRITE; APPOINTMENTS_ALL_WRITE to "
+    "cancel in guard mode). Cliniko: `api_key` and `user_agent` (your app's name and a contact email). "
+    "Encrypted at rest; never shown again, in any answer or log.",
     "example": {"access_token": "EAAAl..."},
 }
 
@@ -34,6 +35,58 @@ class Credentials(fields.Dict):
             metadata=_CREDENTIALS_DOC,
             **kwargs,  # type: ignore[arg-type]
         )
+
+
+class GuardSchema(ma.Schema):
+    """Guard mode (Square): Square's booking notifications, checked against the clinic's positions."""
+
+    signature_key = Text(
+        200, min_length=1, required=True, load_only=True,
+        metadata={"description": "The signature key of the webhook subscription in Square's Developer "
+                  "Console. Encrypted at rest; never shown again."},
+    )  # fmt: skip
+    notification_url = Text(
+        2000, min_length=1, required=True,
+        metadata={"description": "The notification URL exactly as configured in Square (Square signs it "
+                  "with the body): this API's `/v1/connectors/{id}/events` as the internet reaches it",
+                  "example": "https://policy.clinic.example/v1/connectors/1/events"},
+    )  # fmt: skip
+    action = fields.String(
+        load_default="flag", validate=validate.OneOf(["flag", "cancel"]),
+        metadata={"description": "`flag`: record a booking of what the clinic does not offer "
+                  "(`connector.booking_blocked`); `cancel`: also cancel it in Square"},
+    )  # fmt: skip
+
+
+class NotificationSchema(ma.Schema):
+    received_at = fields.AwareDateTime(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True, metadata={"example": "booking.created"})
+    booking_id = fields.String(required=True, allow_none=True)
+    outcome = fields.String(
+        required=True, validate=validate.OneOf(["allowed", "flagged", "cancelled", "ignored"]),
+        metadata={"description": "What came of it: every booked service bookable (`allowed`), a booking of "
+                  "what the clinic does not offer recorded (`flagged`) or cancelled in Square (`cancelled`), "
+                  "or not a booking that holds an appointment (`ignored`)"},
+    )  # fmt: skip
+    blocked = fields.List(
+        fields.Dict(), required=True,
+        metadata={"description": "The booked services the clinic does not offer: external_id, slug, reason"},
+    )  # fmt: skip
+
+
+class NotificationQueryArgsSchema(ma.Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class SquareNotificationSchema(ma.Schema):
+    """A Square webhook notification (only what is read: the rest is passed over)."""
+
+    merchant_id = fields.String()
+    type = fields.String(metadata={"example": "booking.created"})
+    event_id = fields.String(required=True, metadata={"example": "2f5a2c4e-7a1b-4d3f-9a8e-1c2b3d4e5f60"})
+    created_at = fields.String()
+    data = fields.Dict(metadata={"description": "`object.booking`: the booking, as Square's Booking"})
 
 
 class StatusCountsSchema(ma.Schema):
@@ -75,6 +128,7 @@ class ConnectorSchema(ma.Schema):
     base_url = Text(2000, metadata=_URL_DOC)
     active = StrictBoolean(load_default=True)
     credentials = Credentials(required=True)
+    guard = fields.Nested(GuardSchema, allow_none=True, load_default=None, dump_default=None)
     created_at = fields.AwareDateTime(dump_only=True, required=True)
     updated_at = fields.AwareDateTime(dump_only=True, required=True)
     status = fields.Nested(ConnectorStatusSchema, dump_only=True, required=True)
@@ -90,6 +144,9 @@ class ConnectorPatchSchema(ma.Schema):
         metadata={"description": "An inactive connector changes nothing in the booking system"}
     )
     credentials = Credentials()
+    guard = fields.Nested(
+        GuardSchema, allow_none=True, metadata={"description": "null switches guard mode off"}
+    )
 
 
 class CallSchema(ma.Schema):

@@ -89,6 +89,7 @@ def create_connector(
         system=system.system, name=data["name"], base_url=base_url, active=data.get("active", True),
         credentials=_seal(vault, credentials),
     )  # fmt: skip
+    _set_guard(connector, data.get("guard"), vault)
     session.add(connector)
     session.flush()
     session.add(ConnectorState(connector_id=connector.id, counts={}, sync_requested_at=utcnow()))
@@ -112,6 +113,8 @@ def update_connector(
         connector.base_url = data["base_url"]
     if "active" in data:
         connector.active = data["active"]
+    if "guard" in data:
+        _set_guard(connector, data["guard"], vault)
     session.execute(
         update(ConnectorState)
         .where(ConnectorState.connector_id == connector_id)
@@ -152,12 +155,13 @@ def hidden_services(session: Session, connector_id: int) -> list[HiddenService]:
 
 def rotate_keys(session: Session, vault: Vault) -> int:
     """Re-encrypt every connector's credentials with the newest key; how many were rewritten."""
-    rows = session.execute(select(Connector.id, Connector.credentials)).all()
-    for connector_id, token in rows:
+    rows = session.execute(select(Connector.id, Connector.credentials, Connector.guard_secret)).all()
+    for connector_id, token, guard_token in rows:
         # A Core update: the same configuration, so the row version (the ETag) stays as it is.
-        session.execute(
-            update(Connector).where(Connector.id == connector_id).values(credentials=vault.reseal(token))
+        resealed = {"credentials": vault.reseal(token)} | (
+            {"guard_secret": vault.reseal(guard_token)} if guard_token else {}
         )
+        session.execute(update(Connector).where(Connector.id == connector_id).values(**resealed))
     session.commit()
     return len(rows)
 
@@ -176,6 +180,20 @@ def _credentials(fields: tuple[str, ...], given: dict[str, Any]) -> dict[str, st
     if errors:
         raise InvalidInput("The credentials do not fit the booking system.", errors)
     return {name: given[name] for name in fields}
+
+
+def _set_guard(connector: Connector, guard: dict[str, Any] | None, vault: Vault) -> None:
+    """Guard mode on (its signature key sealed like the credentials) or, with None, off."""
+    if guard is None:
+        connector.guard = connector.guard_secret = None
+        return
+    if not getattr(SYSTEMS[connector.system], "guards_bookings", False):
+        raise InvalidInput(
+            "This booking system cannot be guarded.",
+            [{"location": "json", "field": "guard", "message": "Guard mode is available for Square only."}],
+        )
+    connector.guard = {"notification_url": guard["notification_url"], "action": guard["action"]}
+    connector.guard_secret = _seal(vault, {"signature_key": guard["signature_key"]})
 
 
 def _seal(vault: Vault, credentials: dict[str, str]) -> str:

@@ -12,6 +12,9 @@ writes go one at a time (the worker runs each connector's passes in one thread, 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -25,6 +28,7 @@ VERSION_RETRIES = 5
 # A stale `version`: CONFLICT in Square's document's error codes; VERSION_MISMATCH as Square's catalog
 # has been seen to answer (the code its document gives other version-checked endpoints).
 CONFLICT_CODES = {"VERSION_MISMATCH", "CONFLICT"}
+LIVE_BOOKINGS = {"PENDING", "ACCEPTED"}  # bookings that still hold an appointment
 # Marked readOnly in Square's OpenAPI document (CatalogObject, CatalogItemVariation).
 READ_ONLY_OBJECT, READ_ONLY_VARIATION = {"updated_at"}, {"ordinal"}
 
@@ -33,6 +37,9 @@ class Square:
     system: ClassVar[str] = "square"
     title: ClassVar[str] = "Square"
     credential_fields: ClassVar[tuple[str, ...]] = ("access_token",)
+    guards_bookings: ClassVar[bool] = (
+        True  # signed booking notifications, and a cancel (api.connectors.guard)
+    )
 
     def __init__(self, http: Http):
         self.http = http
@@ -77,6 +84,29 @@ class Square:
             f"Square kept refusing {external_id} as changed meanwhile ({VERSION_RETRIES} tries)."
         )
 
+    def cancel_booking(self, booking_id: str, version: int | None, idempotency_key: str) -> bool:
+        """Cancel a booking (scope APPOINTMENTS_ALL_WRITE for bookings the seller's staff or
+        customers made); False if it is already cancelled, declined or gone. A stale
+        `booking_version` is read again and retried."""
+        path = f"/v2/bookings/{quote(booking_id, safe='')}"
+        for attempt in range(VERSION_RETRIES):
+            if version is None or attempt > 0:  # read the booking's current version
+                reply = self.http.send("GET", path)
+                booking = (reply.body or {}).get("booking") if reply.ok else None
+                if booking is None or booking.get("status") not in LIVE_BOOKINGS:
+                    return False
+                version = booking.get("version")
+            body = {"idempotency_key": idempotency_key, "booking_version": version}
+            reply = self.http.send("POST", f"{path}/cancel", body)
+            if reply.ok:
+                return True
+            if reply.status == 404:
+                return False
+            if not _conflict(reply.body):
+                raise ConnectorError(f"Square refused to cancel booking {booking_id} ({reply.status}): "
+                                     f"{error_detail(reply.body)}")  # fmt: skip
+        raise ConnectorError(f"Square kept refusing to cancel {booking_id} as changed meanwhile.")
+
     def _retrieve(self, external_id: str) -> dict[str, Any] | None:
         reply = self.http.send("GET", f"/v2/catalog/object/{quote(external_id, safe='')}")
         if reply.status == 404:
@@ -113,3 +143,14 @@ def _writable(variation: dict[str, Any], online: bool) -> dict[str, Any]:
 def _conflict(body: Any) -> bool:
     errors = body.get("errors") if isinstance(body, dict) else None
     return any(isinstance(e, dict) and e.get("code") in CONFLICT_CODES for e in errors or [])
+
+
+def notification_signed(
+    signature_key: str, notification_url: str, body: bytes, signature: str | None
+) -> bool:
+    """Square signs each notification: base64 HMAC-SHA256, keyed with the subscription's signature
+    key, of the notification URL (exactly as configured in Square) followed by the raw body."""
+    if not signature:
+        return False
+    digest = hmac.new(signature_key.encode(), notification_url.encode() + body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest).decode(), signature)

@@ -8,7 +8,8 @@ Migrations must not break the previous release: add before you remove.
 
 New tables only (the previous release never reads them): a connector's configuration with its
 encrypted credentials, the worker's bookkeeping, the services a connector switched off (the only
-ones it may switch back on), and its recent calls. None is public, so none notifies the read caches.
+ones it may switch back on), its recent calls, and the booking notifications it received (guard
+mode). None is public, so none notifies the read caches.
 """
 
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ def upgrade() -> None:
         sa.Column("base_url", sa.String(length=2000), nullable=False),
         sa.Column("credentials", sa.Text(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("guard", sa.JSON(), nullable=True),
+        sa.Column("guard_secret", sa.Text(), nullable=True),
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("updated_at", UTC, nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -95,9 +98,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_connector_calls")),
     )
     op.create_index("ix_connector_calls_connector", "connector_calls", ["connector_id", "id"], unique=False)
+    op.create_table(
+        "connector_notifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("connector_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=60), nullable=False),
+        sa.Column("booking_id", sa.String(length=200), nullable=True),
+        sa.Column("received_at", UTC, nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("blocked", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connector_id"], ["connectors.id"],
+            name=op.f("fk_connector_notifications_connector_id_connectors"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_connector_notifications")),
+        sa.UniqueConstraint("connector_id", "event_id", name="uq_connector_notifications_event"),
+    )
+    op.create_index(
+        op.f("ix_connector_notifications_connector_id"), "connector_notifications", ["connector_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_connector_notifications_connector_id"), table_name="connector_notifications")
+    op.drop_table("connector_notifications")
     op.drop_index("ix_connector_calls_connector", table_name="connector_calls")
     op.drop_table("connector_calls")
     op.drop_table("connector_hidden_services")

@@ -74,6 +74,8 @@ class FakeSquare:
     stall_seconds: float = 0.0  # every request waits this long first (a system that hangs)
     url: str = ""
 
+    bookings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._writing = threading.Lock()
@@ -120,6 +122,30 @@ class FakeSquare:
         self, method: str, path_prefix: str, status: int, times: int = 1, retry_after: str | None = None
     ) -> None:
         self.faults.append(Fault(method, path_prefix, status, times, retry_after))
+
+    def add_booking(self, booking_id: str, *variation_ids: str, status: str = "ACCEPTED") -> dict[str, Any]:
+        """A booking of those services (by staff at the desk, or online before a change arrived)."""
+        self.bookings[booking_id] = {
+            "id": booking_id, "version": 1, "status": status, "created_at": _now(), "updated_at": _now(),
+            "location_id": "LOC-MAIN", "customer_id": "CUST-1", "start_at": "2026-12-08T10:00:00Z",
+            "source": "FIRST_PARTY_MERCHANT",
+            "appointment_segments": [
+                {"duration_minutes": 60, "service_variation_id": v, "team_member_id": "TM-ANNA",
+                 "service_variation_version": self.objects[v]["version"] if v in self.objects else 1}
+                for v in variation_ids
+            ],
+        }  # fmt: skip
+        return copy.deepcopy(self.bookings[booking_id])
+
+    def notification(self, booking_id: str, event_id: str, event_type: str = "booking.created") -> bytes:
+        """The body Square POSTs to a webhook subscription for a booking event (the booking as
+        RetrieveBooking would answer it)."""
+        event = {
+            "merchant_id": "MERCHANT-1", "type": event_type, "event_id": event_id, "created_at": _now(),
+            "data": {"type": "booking", "id": booking_id,
+                     "object": {"booking": copy.deepcopy(self.bookings[booking_id])}},
+        }  # fmt: skip
+        return json.dumps(event).encode()
 
     def writes(self) -> list[dict[str, Any]]:
         return [
@@ -178,6 +204,8 @@ class FakeSquare:
             return _json({"object": copy.deepcopy(self.objects[object_id])})
         if request.method == "POST" and path == "/v2/catalog/object":
             return self._upsert(body)
+        if path.startswith("/v2/bookings/"):
+            return self._booking(request.method, path.removeprefix("/v2/bookings/"), body)
         return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", "Not served by the fake.")
 
     def _upsert(self, body: dict[str, Any]) -> Response:
@@ -230,6 +258,27 @@ class FakeSquare:
             for i, o in self.objects.items() if o["type"] == "ITEM_VARIATION"
         }  # fmt: skip
         return _json(services)
+
+    def _booking(self, method: str, rest: str, body: dict[str, Any]) -> Response:
+        booking_id, _, action = rest.partition("/")
+        booking = self.bookings.get(booking_id)
+        if booking is None:
+            return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", f"Booking `{booking_id}` not found.")
+        if method == "GET" and not action:
+            return _json({"booking": copy.deepcopy(booking)})
+        if method == "POST" and action == "cancel":
+            with self._lock:
+                if body.get("booking_version") is not None and body["booking_version"] != booking["version"]:
+                    return _error(409, "INVALID_REQUEST_ERROR", "CONFLICT", "Booking version mismatch.")
+                if booking["status"] not in ("PENDING", "ACCEPTED"):
+                    return _error(400, "INVALID_REQUEST_ERROR", "BAD_REQUEST", "The booking is not active.")
+                booking |= {
+                    "status": "CANCELLED_BY_SELLER",
+                    "version": booking["version"] + 1,
+                    "updated_at": _now(),
+                }
+                return _json({"booking": copy.deepcopy(booking)})
+        return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", "Not served by the fake.")
 
     def _fault(self, request: Request) -> Fault | None:
         with self._lock:

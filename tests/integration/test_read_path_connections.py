@@ -54,7 +54,8 @@ postgresql_only = pytest.mark.skipif(not on_postgresql(), reason="needs PostgreS
 # Tables whose rows no public answer shows: a write to them needs no NOTIFY.
 PRIVATE_TABLES = {"alembic_version", "api_keys", "audit_records", "idempotency_keys",
                   "webhook_subscriptions", "webhook_deliveries", "webhook_attempts", "connectors",
-                  "connector_states", "connector_hidden_services", "connector_calls"}  # fmt: skip
+                  "connector_states", "connector_hidden_services", "connector_calls",
+                  "connector_notifications"}  # fmt: skip
 
 
 def direct(url: str) -> psycopg.Connection:
