@@ -119,7 +119,8 @@ def decide(
             session, "treatment.status_changed", treatment.slug,
             {"slug": treatment.slug, "old_status": previous.value,
              "new_status": status.value, "old_bookable": was_bookable,
-             "new_bookable": treatment_bookable(treatment), "reason": reason},
+             "new_bookable": treatment_bookable(treatment), "reason": reason,
+             "external_ids": treatment.external_id_map()},
         )  # fmt: skip
     if was_bookable is not None and was_bookable != treatment_bookable(treatment):
         _bookability_changed(session, treatment, was_bookable, reason, decision_id=decision.id)
@@ -132,7 +133,8 @@ def _bookability_changed(
     record_change(
         session, "treatment.bookability_changed", treatment.slug,
         {"slug": treatment.slug, "old_bookable": was_bookable, "new_bookable": treatment_bookable(treatment),
-         "status": Status(treatment.status).value, "reason": reason} | cause,
+         "status": Status(treatment.status).value, "reason": reason,
+         "external_ids": treatment.external_id_map()} | cause,
     )  # fmt: skip
 
 

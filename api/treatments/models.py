@@ -85,6 +85,10 @@ class Treatment(Timestamped, Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    def external_id_map(self) -> dict[str, str]:
+        """The same service's id in each booking system: `{"square": "...", "cliniko": "..."}`."""
+        return {e.system: e.external_id for e in self.external_ids}
+
 
 class ExternalId(Base):
     """The same service's id in one booking system; unique, so a booking check is never ambiguous."""

@@ -120,7 +120,7 @@ def detail_view(session: Session, treatment: Treatment, rules: RuleSettings) -> 
         "explanation": treatment.explanation,
         "explanation_html": treatment.explanation_html,
         "booking_requirements": treatment.booking_requirements,
-        "external_ids": {e.system: e.external_id for e in treatment.external_ids},
+        "external_ids": treatment.external_id_map(),
         "regulatory": treatment.regulatory,
         "safety": treatment.safety,
         "latest_decision": latest,

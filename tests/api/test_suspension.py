@@ -18,7 +18,8 @@ JUSTIFICATION = "The clinic's medical board reviewed the warning: it concerns an
 
 @pytest.fixture
 def botox(app):
-    add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
+    add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()],
+                  external_ids={"square": "SQ-BTX", "cliniko": "1001"})  # fmt: skip
     return "botox"
 
 
@@ -93,6 +94,7 @@ def test_a_suspension_emits_bookability_changed_and_no_status_change(client, edi
     assert event["data"] == {
         "slug": botox, "old_bookable": True, "new_bookable": False, "status": "approved",
         "reason": "suspended_pending_review", "regulatory_entry_id": entry["id"],
+        "external_ids": {"square": "SQ-BTX", "cliniko": "1001"},  # a receiver needs no call back
     }  # fmt: skip
     assert feed(client, "treatment.status_changed") == []
 
