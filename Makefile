@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app api
 
 .DEFAULT_GOAL := help
-.PHONY: help run fake-square test test-unit lint format spec spec-check migrate seed keys
+.PHONY: help run fake-square fake-cliniko test test-unit lint format spec spec-check migrate seed keys
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,12 @@ run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1
 # "Connecting the booking system: Square" without a Square account (tests/fakes/square.py).
 SQUARE_PORT ?= 8100
 fake-square: $(BIN)/.installed ## Serve a fake Square (for the README's connector walk-through)
-	$(BIN)/python -m tests.fakes.square --port $(SQUARE_PORT)
+	$(BIN)/python -m tests.fakes.square --port $(SQUARE_PORT) \
+		--notify-url http://127.0.0.1:$(PORT)/v1/connectors/1/events
+
+CLINIKO_PORT ?= 8101
+fake-cliniko: $(BIN)/.installed ## Serve a fake Cliniko (for the README's connector walk-through)
+	$(BIN)/python -m tests.fakes.cliniko --port $(CLINIKO_PORT)
 
 test: $(BIN)/.installed lint ## Lint, check the committed OpenAPI document, run the whole suite
 	$(BIN)/pytest

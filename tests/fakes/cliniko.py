@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 from tests.helpers import serving
 
 USER_AGENT = re.compile(r"^.+ \(.+@.+\)$")  # "App name (contact@example.com)"
+DASHBOARD = "/fake-dashboard"
 WRITABLE = {"name", "description", "duration_in_minutes", "show_in_online_bookings", "color", "max_attendees"}
 
 
@@ -75,6 +76,16 @@ class FakeCliniko:
         return self._answer(Request(environ))(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
+        if request.path.startswith(
+            DASHBOARD
+        ):  # not Cliniko's API: what staff see and do in Cliniko's settings
+            type_id = request.path.removeprefix(DASHBOARD).strip("/")
+            if request.method == "POST" and type_id in self.types:
+                self.staff_set(
+                    type_id, bool((request.get_json(silent=True) or {}).get("show_in_online_bookings"))
+                )
+            return _json({i: {"name": t["name"], "show_in_online_bookings": t["show_in_online_bookings"]}
+                          for i, t in self.types.items()})  # fmt: skip
         self.requests.append((request.method, request.full_path.rstrip("?"), dict(request.headers)))
         if not USER_AGENT.match(request.headers.get("User-Agent", "")):
             return _json({"message": "A User-Agent naming your app and a contact email is required."}, 400)
@@ -129,3 +140,28 @@ def fake_cliniko(**options: Any) -> Iterator[FakeCliniko]:
     with serving(fake) as url:
         fake.url = url + "/v1"
         yield fake
+
+
+def main() -> None:
+    """`make fake-cliniko`: a fake Cliniko with the demo catalogue's appointment types, until Ctrl-C."""
+    import argparse
+
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8101)
+    args = parser.parse_args()
+    fake = FakeCliniko()
+    for type_id, name in (
+        ("1001", "Anti-wrinkle injections"),
+        ("1002", "Dermal fillers"),
+        ("1003", "Fat freezing"),
+    ):
+        fake.add_type(type_id, name)
+    print(f"Fake Cliniko on http://127.0.0.1:{args.port}/v1 (API key: {fake.api_key}); appointment types")
+    print(f"and their online booking: GET http://127.0.0.1:{args.port}{DASHBOARD}", flush=True)
+    run_simple("127.0.0.1", args.port, fake, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,10 @@ in `violations`: tests assert there is none.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -75,6 +78,9 @@ class FakeSquare:
     url: str = ""
 
     bookings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where a booking made on the dashboard is announced, signed, as Square's webhooks do (make fake-square).
+    notify_url: str = ""
+    signature_key: str = ""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -248,6 +254,8 @@ class FakeSquare:
         `GET /fake-dashboard` lists the services; `POST /fake-dashboard/{id}` with
         `{"available_for_booking": true}` switches one as staff would."""
         variation_id = request.path.removeprefix(DASHBOARD).strip("/")
+        if request.method == "POST" and variation_id == "bookings":
+            return self._book_at_the_desk(request.get_json(silent=True) or {})
         if request.method == "POST" and variation_id in self.objects:
             self.staff_set(
                 variation_id, bool((request.get_json(silent=True) or {}).get("available_for_booking"))
@@ -279,6 +287,26 @@ class FakeSquare:
                 }
                 return _json({"booking": copy.deepcopy(booking)})
         return _error(404, "INVALID_REQUEST_ERROR", "NOT_FOUND", "Not served by the fake.")
+
+    def _book_at_the_desk(self, asked: dict[str, Any]) -> Response:
+        """`POST /fake-dashboard/bookings` `{"services": ["SQ-EXO"]}`: staff book at the desk (which
+        Square allows even for a service off online booking); announced to `notify_url`, signed."""
+        import urllib.request
+
+        booking = self.add_booking(f"BK-{len(self.bookings) + 1}", *asked.get("services", []))
+        sent = None
+        if self.notify_url:
+            body = self.notification(booking["id"], f"evt-{booking['id']}")
+            digest = hmac.new(self.signature_key.encode(), self.notify_url.encode() + body, hashlib.sha256)
+            signature = base64.b64encode(digest.digest()).decode()
+            headers = {"Content-Type": "application/json", "x-square-hmacsha256-signature": signature}
+            request = urllib.request.Request(self.notify_url, body, headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    sent = json.loads(answer.read())
+            except urllib.error.HTTPError as error:
+                sent = {"status": error.code}
+        return _json({"booking": booking, "notification_answer": sent})
 
     def _fault(self, request: Request) -> Fault | None:
         with self._lock:
@@ -344,8 +372,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--token", default="sandbox-access-token")
+    parser.add_argument("--notify-url", default="", help="where bookings made on the dashboard are announced")
+    parser.add_argument("--signature-key", default="sandbox-signature-key")
     args = parser.parse_args()
-    fake = FakeSquare(token=args.token)
+    fake = FakeSquare(token=args.token, notify_url=args.notify_url, signature_key=args.signature_key)
     for variation_id, name in (
         ("SQ-BTX", "Botulinum toxin"),
         ("SQ-HAF", "Hyaluronic acid fillers"),
