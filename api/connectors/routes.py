@@ -25,7 +25,7 @@ from api.connectors.vault import Vault
 from api.db import get_session
 from api.http import ETAG_HEADER, IF_MATCH_PARAMETER, if_match, json_response
 from api.readcache import uncacheable
-from api.smorest import Blueprint
+from api.smorest import Blueprint, require_json_body
 
 blp = Blueprint(
     "connectors", __name__, url_prefix="/v1/connectors",
@@ -168,6 +168,9 @@ class ConnectorEvents(MethodView):
         parameters=[SIGNATURE_PARAMETER],
     )  # fmt: skip
     @blp.response(200, NotificationSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(
         401, response="UNAUTHORIZED", description="Unsigned, or not signed with the key configured"
     )
@@ -187,7 +190,8 @@ class ConnectorEvents(MethodView):
         (`connector.booking_blocked`) or, with `"action": "cancel"`, the booking is cancelled. A
         repeated `event_id` is answered 200 and not processed again.
         """
-        request_body = request.get_data(cache=False)
+        require_json_body()  # then the raw bytes, as Square signed them
+        request_body = request.get_data(cache=True)
         notification = guard.receive(
             get_session(), connector_id, request_body, request.headers.get(guard.SIGNATURE_HEADER), _vault(),
             HttpSettings.from_config(current_app.config),

@@ -161,7 +161,10 @@ def query_routes(client):
             if p["in"] == "query" and p["schema"].get("type") != "array"
         ]
         for name in scalars:
-            yield path.replace("{slug}", "botox").replace("{webhook_id}", "1"), name
+            yield (
+                path.replace("{slug}", "botox").replace("{webhook_id}", "1").replace("{connector_id}", "1"),
+                name,
+            )
 
 
 def test_a_scalar_query_parameter_given_twice_is_422_on_every_route(app, client, auth):

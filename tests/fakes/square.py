@@ -306,7 +306,7 @@ class FakeSquare:
                     sent = json.loads(answer.read())
             except urllib.error.HTTPError as error:
                 sent = {"status": error.code}
-        return _json({"booking": booking, "notification_answer": sent})
+        return _json({"booking": copy.deepcopy(self.bookings[booking["id"]]), "notification_answer": sent})
 
     def _fault(self, request: Request) -> Fault | None:
         with self._lock:

@@ -201,7 +201,7 @@ def test_a_status_change_arrives_signed_after_one_pass(app, client, admin, revie
     assert change["data"] | {"event_id": 0} == {
         "slug": slug, "treatment": slug, "event_id": 0, "old_status": "under_review",
         "new_status": "not_approved", "old_bookable": False, "new_bookable": False,
-        "reason": "The clinic decided: not_approved.",
+        "reason": "The clinic decided: not_approved.", "external_ids": {},
     }  # fmt: skip
     assert dt.datetime.fromisoformat(change["timestamp"]).tzinfo is not None
     feed = execute(app, "SELECT id, event_type FROM change_events ORDER BY id")
