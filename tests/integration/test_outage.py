@@ -34,6 +34,7 @@ from api.api_keys.models import Role
 from api.api_keys.service import create_key
 from api.changes.service import FEED_LOCK_KEY
 from api.db import LISTENER_NAME, get_session
+from tests.conftest import TEST_SECRET_KEY
 from tests.databases import fresh_database, on_postgresql
 from tests.faultproxy import BLACKHOLE, DOWN, FaultProxy
 from tests.helpers import add_treatment, approval, serving, study
@@ -60,6 +61,9 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+SQUARE_CONNECTOR = {"system": "square", "name": "Square", "credentials": {"access_token": "outage-token"}}
+
+
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[FaultProxy]:
     with FaultProxy(("127.0.0.1", 5432), ignore=LISTENER_NAME.encode()) as fault_proxy:
@@ -82,6 +86,7 @@ def app_through(proxy: FaultProxy, database_url: str, **config: Any) -> Iterator
             "RATELIMIT_ENABLED": False,
             "LOG_REQUESTS": False,
             "LOG_LEVEL": "CRITICAL",  # the outages log an error per request, by design
+            "SECRET_KEYS": (TEST_SECRET_KEY,),  # connectors' credentials
         }
         | config
     )
@@ -126,6 +131,8 @@ class World:
     webhook_id: int
     webhook_etag: str
     delivery_id: int
+    connector_id: int
+    connector_etag: str
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,6 +154,8 @@ def world(outage_app: Flask) -> World:
     studies = client.get(f"/v1/treatments/{APPROVED}/studies").get_json()
     regulatory = client.get(f"/v1/treatments/{APPROVED}/regulatory").get_json()
     study_id, regulatory_id = studies[0]["id"], regulatory[0]["id"]
+    connector = client.post("/v1/connectors", headers=admin, json=SQUARE_CONNECTOR)
+    assert connector.status_code == 201, connector.get_json()
     return World(
         admin=admin,
         slug=APPROVED,
@@ -158,6 +167,8 @@ def world(outage_app: Flask) -> World:
         webhook_id=webhook_id,
         webhook_etag=client.get(f"/v1/webhooks/{webhook_id}", headers=admin).headers["ETag"],
         delivery_id=deliveries[0]["id"],
+        connector_id=connector.get_json()["id"],
+        connector_etag=connector.headers["ETag"],
     )
 
 
@@ -190,6 +201,7 @@ def calls(w: World) -> list[Call]:
     t, a = f"/v1/treatments/{w.slug}", w.admin
     s, r, h = f"{t}/studies/{w.study_id}", f"{t}/regulatory/{w.regulatory_id}", f"/v1/webhooks/{w.webhook_id}"
     new_slug = f"outage-{uuid.uuid4().hex[:8]}"
+    c = f"/v1/connectors/{w.connector_id}"
     return [
         Call("list", "GET", "/v1/treatments?per_page=20"),
         Call("list bookable", "GET", "/v1/treatments?bookable=true"),
@@ -235,6 +247,16 @@ def calls(w: World) -> list[Call]:
         Call("delete webhook", "DELETE", h, headers=a | {"If-Match": w.webhook_etag}),
         Call("deliveries", "GET", f"{h}/deliveries", headers=a),
         Call("redeliver", "POST", f"{h}/deliveries/{w.delivery_id}/redeliver", headers=a),
+        Call("connectors", "GET", "/v1/connectors", headers=a),
+        Call("add connector", "POST", "/v1/connectors", json=SQUARE_CONNECTOR, headers=a),
+        Call("connector", "GET", c, headers=a),
+        Call("patch connector", "PATCH", c, json={"name": "Outage"},
+             headers=a | {"If-Match": w.connector_etag}),
+        Call("delete connector", "DELETE", c, headers=a | {"If-Match": w.connector_etag}),
+        Call("sync connector", "POST", f"{c}/sync", headers=a),
+        Call("connector calls", "GET", f"{c}/calls", headers=a),
+        Call("connector notifications", "GET", f"{c}/notifications", headers=a),
+        Call("booking notification", "POST", f"{c}/events", json={"event_id": "evt-outage"}),
         Call("ready", "GET", "/health/ready"),
     ]  # fmt: skip
 
