@@ -11,13 +11,12 @@ from api.connectors import guard, service
 from api.connectors.base import HttpSettings
 from api.connectors.models import Connector, ConnectorState
 from api.connectors.schemas import (
-    CallQueryArgsSchema,
     CallSchema,
     ConnectorPatchSchema,
     ConnectorSchema,
     ConnectorStatusSchema,
-    NotificationQueryArgsSchema,
     NotificationSchema,
+    RecentArgsSchema,
     SquareNotificationSchema,
     StatusCountsSchema,
 )
@@ -149,7 +148,7 @@ class ConnectorSync(MethodView):
 class ConnectorCalls(MethodView):
     @uncacheable("admins only")
     @blp.requires_role("admin")
-    @blp.arguments(CallQueryArgsSchema, location="query")
+    @blp.arguments(RecentArgsSchema, location="query")
     @blp.response(200, CallSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], connector_id: int) -> Any:
@@ -203,7 +202,7 @@ class ConnectorEvents(MethodView):
 class ConnectorNotifications(MethodView):
     @uncacheable("admins only")
     @blp.requires_role("admin")
-    @blp.arguments(NotificationQueryArgsSchema, location="query")
+    @blp.arguments(RecentArgsSchema, location="query")
     @blp.response(200, NotificationSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], connector_id: int) -> Any:

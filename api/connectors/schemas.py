@@ -75,10 +75,6 @@ class NotificationSchema(ma.Schema):
     )  # fmt: skip
 
 
-class NotificationQueryArgsSchema(ma.Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
 class SquareNotificationSchema(ma.Schema):
     """A Square webhook notification (only what is read: the rest is passed over)."""
 
@@ -160,5 +156,7 @@ class CallSchema(ma.Schema):
     error = fields.String(required=True, allow_none=True)
 
 
-class CallQueryArgsSchema(ma.Schema):
+class RecentArgsSchema(ma.Schema):
+    """How many of the newest (calls, notifications) to list."""
+
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
