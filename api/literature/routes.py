@@ -74,6 +74,11 @@ def _reference_file(query_format: str | None) -> dict[str, Any]:
     uploads = request.files.getlist(UPLOAD_PART)
     if len(uploads) != 1:
         errors.append(_error("files", UPLOAD_PART, f"Send exactly one file (got {len(uploads)})."))
+    errors.extend(
+        _error("form", name, "Unknown field: the form takes `file` and `format`.")
+        for name in request.form
+        if name != "format"
+    )
     formats = request.form.getlist("format")
     if len(formats) > 1 or (formats and formats[0] not in FORMATS):
         errors.append(_error("form", "format", f"Give one of: {', '.join(FORMATS)}."))

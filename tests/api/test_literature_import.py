@@ -437,8 +437,9 @@ def test_an_upload_whose_format_cannot_be_told_is_415_naming_the_file(client, ed
     ("files", "form", "field"),
     [({}, {}, "file"),
      ({"document": (b"TY  - JOUR\nER  - \n", "a.ris")}, {}, "document"),
-     ({"file": (b"TY  - JOUR\nER  - \n", "a.ris")}, {"format": "bibtex"}, "format")],
-    ids=["no file", "another part", "unknown format"],
+     ({"file": (b"TY  - JOUR\nER  - \n", "a.ris")}, {"format": "bibtex"}, "format"),
+     ({"file": (b"TY  - JOUR\nER  - \n", "a.ris")}, {"title": "x"}, "title")],
+    ids=["no file", "another part", "unknown format", "unknown field"],
 )  # fmt: skip
 def test_a_bad_upload_is_422_naming_the_part(client, editor, slug, files, form, field):
     problem = assert_problem(upload(client, slug, files, editor, **form), 422)
