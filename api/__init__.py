@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import cli, context, db, errors, observability, ratelimit, readcache
 from api import connectors as connectors_module
 from api.config import Config, env_overrides
-from api.http import BoundedBody
+from api.http import BoundedBody, Request
 from api.idempotency import service as idempotency
 from api.smorest import Api
 
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     `config` overrides the defaults and the environment (tests pass their database here).
     """
     app = Flask(__name__)
+    app.request_class = Request  # closes every uploaded file, even half-parsed ones
     app.config.from_object(Config)
     app.config.update(env_overrides())
     app.config.update(config or {})

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import orjson
+from flask import Request as FlaskRequest
 from flask import Response, request
 
 IF_MATCH_PARAMETER = {
@@ -34,6 +35,22 @@ def json_response(
 
 def if_match() -> str | None:
     return request.headers.get("If-Match")
+
+
+class Request(FlaskRequest):
+    """Flask's request, closing every file the form parser opened for an upload at the end of the
+    request: Werkzeug closes the files it parsed, but drops unclosed the one a malformed multipart
+    body (cut short mid-file) left half-written."""
+
+    def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
+        stream = super()._get_file_stream(*args, **kwargs)
+        self.__dict__.setdefault("_upload_streams", []).append(stream)
+        return stream
+
+    def close(self) -> None:
+        super().close()
+        for stream in self.__dict__.pop("_upload_streams", []):
+            stream.close()
 
 
 class BoundedBody:

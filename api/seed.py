@@ -26,8 +26,8 @@ from api.treatments import service
 from api.treatments.models import Treatment
 from api.treatments.schemas import (
     DecisionCreateSchema,
-    RegulatoryStatusSchema,
-    StudySchema,
+    RegulatoryStatusCreateSchema,
+    StudyCreateSchema,
     TreatmentCreateSchema,
 )
 from api.treatments.settings import RuleSettings
@@ -84,8 +84,8 @@ def _read_treatment(path: Path) -> dict[str, Any]:
     raw = _plain(yaml.safe_load(path.read_text(encoding="utf-8")))
     try:
         data = TreatmentCreateSchema().load({k: raw[k] for k in TreatmentCreateSchema().fields if k in raw})
-        studies = StudySchema(many=True).load(raw.get("studies") or [])
-        regulatory = RegulatoryStatusSchema(many=True).load(raw.get("regulatory") or [])
+        studies = StudyCreateSchema(many=True).load(raw.get("studies") or [])
+        regulatory = RegulatoryStatusCreateSchema(many=True).load(raw.get("regulatory") or [])
         decision = DecisionCreateSchema().load(raw["decision"])
     except Exception as error:  # marshmallow.ValidationError or a missing key
         raise SeedError(f"{path.name}: {error}") from error

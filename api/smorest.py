@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin as BaseMarshmallowPlugin
@@ -28,7 +28,19 @@ from api.errors import PROBLEM_MEDIA_TYPE
 from api.fields import SLUG_PATTERN, openapi_properties
 
 
-class FieldErrorSchema(ma.Schema):
+class ResponseSchema(ma.Schema):
+    """A representation the API sends. Each field is in every answer (null where `allow_none`), so
+    the OpenAPI document lists them all as `required` and generated clients get attributes that
+    are never unset; a field that may be left out is named, as the document spells it, in
+    `OPTIONAL`. `tests/api/test_openapi.py` fails on a response schema without `required`.
+    """
+
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+
+class FieldErrorSchema(ResponseSchema):
+    OPTIONAL = frozenset({"record", "line"})
+
     location = ma.fields.String(allow_none=True, metadata={"example": "json"})
     field = ma.fields.String(metadata={"example": "slug"})
     message = ma.fields.String(metadata={"example": "Not a valid slug."})
@@ -38,21 +50,28 @@ class FieldErrorSchema(ma.Schema):
     line = ma.fields.Integer(allow_none=True, metadata={"description": "Literature import: the line"})
 
 
-class UnmetCriterionSchema(ma.Schema):
+class UnmetCriterionSchema(ResponseSchema):
     code = ma.fields.String(
         metadata={"enum": ["evidence_below_minimum", "no_regulatory_approval", "regulatory_warning"]}
     )
     message = ma.fields.String()
 
 
-class ProblemSchema(ma.Schema):
+class ProblemSchema(ResponseSchema):
     """An RFC 9457 problem document."""
 
-    type = ma.fields.String(metadata={"example": "/problems/not-found"})
-    title = ma.fields.String(metadata={"example": "Not found"})
-    status = ma.fields.Integer(metadata={"example": 404})
-    detail = ma.fields.String(metadata={"example": "No treatment has the slug 'botox-x'."})
-    instance = ma.fields.String(metadata={"example": "/v1/treatments/botox-x"})
+    # The front door's own errors (deploy/nginx) carry no `instance`.
+    OPTIONAL = frozenset({"instance", "errors", "unmet"})
+
+    type = ma.fields.String(
+        metadata={"description": "`/problems/<slug>`, or `about:blank` for plain HTTP errors"}
+    )
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    instance = ma.fields.String(
+        metadata={"description": "The path, and the request id that is also in `X-Request-ID` and the logs"}
+    )
     errors = ma.fields.List(
         ma.fields.Nested(FieldErrorSchema), metadata={"description": "Field errors (422)"}
     )
@@ -89,6 +108,59 @@ RESPONSE_DETAILS: dict[int, dict[str, Any]] = {
 }
 
 
+EXAMPLE_REQUEST_ID = "5f0c1a9e2b7d4c3a8e6f1b2d3c4a5e6f"
+
+
+def _problem(
+    status: int, slug: str | None, title: str, detail: str, path: str, **extra: Any
+) -> dict[str, Any]:
+    return {"type": f"/problems/{slug}" if slug else "about:blank", "title": title, "status": status,
+            "detail": detail, "instance": f"{path}#request-{EXAMPLE_REQUEST_ID}", **extra}  # fmt: skip
+
+
+# One realistic example per error status, as the API answers it (`tests/api/test_openapi.py`
+# provokes each and compares `type`, `title` and `status`); the front door's own 431 has no
+# `instance`.
+PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: _problem(400, None, "Bad Request", "The request body is not valid JSON.", "/v1/booking-checks",
+                  errors=[{"location": "json", "field": "", "message": "Invalid JSON body."}]),
+    401: _problem(401, "unauthenticated", "Authentication required",
+                  "Send an API key as 'Authorization: Bearer <key>'.", "/v1/treatments"),
+    403: _problem(403, "forbidden", "Forbidden", "This needs the 'reviewer' role; the key has 'editor'.",
+                  "/v1/treatments/exosomes/decisions"),
+    404: _problem(404, "not-found", "Not found", "No treatment has the slug 'botox-x'.",
+                  "/v1/treatments/botox-x"),
+    405: _problem(405, None, "Method Not Allowed", "The method is not allowed for the requested URL.",
+                  "/v1/treatments"),
+    409: _problem(409, "policy-gate-refused", "Approval refused by the policy gate",
+                  "The treatment does not meet the clinic's criteria for approval.",
+                  "/v1/treatments/exosomes/decisions",
+                  unmet=[{"code": "no_regulatory_approval",
+                          "message": "No recognised regulator has approved, cleared or CE-marked it."}]),
+    412: _problem(412, "precondition-failed", "Precondition failed",
+                  "The resource changed since you read it; read it again.", "/v1/treatments/exosomes"),
+    413: _problem(413, None, "Request Entity Too Large",
+                  "The data value transmitted exceeds the capacity limit.",
+                  "/v1/treatments/exosomes/studies/import"),
+    414: _problem(414, "uri-too-long", "URI too long", "The request's URI is longer than 8190 characters.",
+                  "/v1/treatments"),
+    415: _problem(415, None, "Unsupported Media Type",
+                  "Send the body as JSON, with 'Content-Type: application/json'.", "/v1/booking-checks"),
+    422: _problem(422, None, "Unprocessable Entity", "The request has invalid fields.", "/v1/booking-checks",
+                  errors=[{"location": "json", "field": "treatments",
+                           "message": "Length must be between 1 and 100."}]),
+    428: _problem(428, "precondition-required", "Precondition required",
+                  "Send If-Match with the ETag you last read.", "/v1/treatments/exosomes"),
+    429: _problem(429, "too-many-requests", "Too many requests",
+                  "Rate limit exceeded (300/minute); wait and retry.", "/v1/treatments"),
+    431: {"type": "/problems/request-header-fields-too-large", "title": "Request header fields too large",
+          "status": 431, "detail": "A request header is longer than 8 KiB."},
+    500: _problem(500, None, "Internal server error", "The server could not answer.", "/v1/treatments"),
+    503: _problem(503, "service-unavailable", "Service unavailable",
+                  "The database cannot be reached; try again shortly.", "/v1/booking-checks"),
+}  # fmt: skip
+
+
 class Converter(OpenAPIConverter):
     """apispec's converter, plus the project's field rules and a schema's `OPENAPI_EXTRA`.
 
@@ -104,6 +176,14 @@ class Converter(OpenAPIConverter):
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
         jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
         jsonschema.update(getattr(schema, "OPENAPI_EXTRA", {}))
+        if isinstance(schema, ResponseSchema) or (
+            isinstance(schema, type) and issubclass(schema, ResponseSchema)
+        ):
+            optional = schema.OPTIONAL
+            unknown = optional - set(jsonschema["properties"])
+            assert not unknown, f"{type(schema).__name__}.OPTIONAL names no field: {sorted(unknown)}"
+            required = [name for name in jsonschema["properties"] if name not in optional]
+            jsonschema["required"] = sorted(set(jsonschema.get("required", [])) | set(required))
         return jsonschema
 
 
@@ -140,6 +220,8 @@ class Api(BaseApi):
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
             response.update(RESPONSE_DETAILS.get(status, {}))
+            if status in PROBLEM_EXAMPLES:
+                response["example"] = PROBLEM_EXAMPLES[status]
             prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
 

@@ -7,8 +7,11 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from api.booking.rules import SUSPENDED
 from api.fields import Text, text_pattern
+from api.smorest import ResponseSchema
 from api.treatments.schemas import BookingRequirementSchema
+from api.treatments.vocabulary import Status
 
 
 def _text_doc(max_length: int) -> dict[str, Any]:
@@ -62,23 +65,30 @@ class BookingCheckSchema(ma.Schema):
     )
 
 
-class BookingResultSchema(ma.Schema):
+class BookingResultSchema(ResponseSchema):
     treatment = TreatmentRef(metadata=REF_DOC | {"description": "The treatment as you named it"})
     slug = fields.String(allow_none=True, metadata={"description": "Our slug, when known"})
     bookable = fields.Boolean()
-    status = fields.String(allow_none=True, metadata={"example": "not_approved"})
+    status = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": [*(s.value for s in Status), None],
+            "description": "Null when the treatment is unknown",
+        },
+    )
     reason = fields.String(
         metadata={
             "description": "The status, `suspended_pending_review` (approved, but a regulatory warning "
             "paused bookings until the clinic decides again), `unknown_treatment`, or `unknown_status` "
             "(any doubt: not bookable)",
             "example": "not_approved",
+            "enum": [*(s.value for s in Status), SUSPENDED, "unknown_treatment", "unknown_status"],
         }
     )
     message = fields.String()
     requirements = fields.List(fields.Nested(BookingRequirementSchema))
 
 
-class BookingAnswerSchema(ma.Schema):
+class BookingAnswerSchema(ResponseSchema):
     bookable = fields.Boolean(metadata={"description": "True only if every treatment is bookable"})
     results = fields.List(fields.Nested(BookingResultSchema))

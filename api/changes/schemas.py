@@ -3,6 +3,9 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from api.changes.service import EVENT_TYPES
+from api.smorest import ResponseSchema
+
 
 class ChangeQueryArgsSchema(ma.Schema):
     after = fields.Integer(
@@ -13,9 +16,11 @@ class ChangeQueryArgsSchema(ma.Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class ChangeEventSchema(ma.Schema):
+class ChangeEventSchema(ResponseSchema):
     id = fields.Integer(metadata={"description": "Position in the feed; strictly increasing"})
-    type = fields.String(attribute="event_type", metadata={"example": "treatment.status_changed"})
+    type = fields.String(
+        attribute="event_type", metadata={"enum": list(EVENT_TYPES), "example": "treatment.status_changed"}
+    )
     treatment = fields.String(attribute="treatment_slug", metadata={"example": "exosomes"})
     occurred_at = fields.AwareDateTime()
     data = fields.Dict(
@@ -31,6 +36,6 @@ class ChangeEventSchema(ma.Schema):
     )
 
 
-class ChangePageSchema(ma.Schema):
+class ChangePageSchema(ResponseSchema):
     events = fields.List(fields.Nested(ChangeEventSchema))
     next_after = fields.Integer(metadata={"description": "Pass as `after` for the next page"})

@@ -12,6 +12,7 @@ from api.connectors.base import HttpSettings
 from api.connectors.models import Connector, ConnectorState
 from api.connectors.schemas import (
     CallSchema,
+    ConnectorCreateSchema,
     ConnectorPatchSchema,
     ConnectorSchema,
     ConnectorStatusSchema,
@@ -76,7 +77,7 @@ class Connectors(MethodView):
         return json_response([view(c, s) for c, s in service.list_connectors(get_session())])
 
     @blp.requires_role("admin")
-    @blp.arguments(ConnectorSchema)
+    @blp.arguments(ConnectorCreateSchema)
     @blp.response(201, ConnectorSchema, headers=ETAG_HEADER)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="TPA_SECRET_KEYS is not set")
     def post(self, data: dict[str, Any]) -> Response:

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from api.connectors.registry import SYSTEMS
 from api.fields import StrictBoolean, Text
+from api.smorest import ResponseSchema
 
 SYSTEM_NAMES = sorted(SYSTEMS)
 _URL_DOC = {
@@ -58,21 +59,27 @@ class GuardSchema(ma.Schema):
     )  # fmt: skip
 
 
-class NotificationSchema(ma.Schema):
-    received_at = fields.AwareDateTime(required=True)
-    event_id = fields.String(required=True)
-    event_type = fields.String(required=True, metadata={"example": "booking.created"})
-    booking_id = fields.String(required=True, allow_none=True)
+class BlockedServiceSchema(ResponseSchema):
+    external_id = fields.String(metadata={"example": "SQ-EXO"})
+    slug = fields.String(metadata={"example": "exosomes"})
+    reason = fields.String(metadata={"example": "not_approved", "description": "As a booking check says it"})
+
+
+class NotificationSchema(ResponseSchema):
+    received_at = fields.AwareDateTime()
+    event_id = fields.String()
+    event_type = fields.String(metadata={"example": "booking.created"})
+    booking_id = fields.String(allow_none=True)
     outcome = fields.String(
-        required=True, validate=validate.OneOf(["allowed", "flagged", "cancelled", "ignored"]),
+        validate=validate.OneOf(["allowed", "flagged", "cancelled", "ignored"]),
         metadata={"description": "What came of it: every booked service bookable (`allowed`), a booking of "
                   "what the clinic does not offer recorded (`flagged`) or cancelled in Square (`cancelled`), "
                   "or not a booking that holds an appointment (`ignored`)"},
     )  # fmt: skip
     blocked = fields.List(
-        fields.Dict(), required=True,
-        metadata={"description": "The booked services the clinic does not offer: external_id, slug, reason"},
-    )  # fmt: skip
+        fields.Nested(BlockedServiceSchema),
+        metadata={"description": "The booked services the clinic does not offer"},
+    )
 
 
 class SquareNotificationSchema(ma.Schema):
@@ -85,38 +92,33 @@ class SquareNotificationSchema(ma.Schema):
     data = fields.Dict(metadata={"description": "`object.booking`: the booking, as Square's Booking"})
 
 
-class StatusCountsSchema(ma.Schema):
-    in_step = fields.Integer(
-        required=True, metadata={"description": "Mapped services already as they should be"}
-    )
-    hidden = fields.Integer(required=True, metadata={"description": "Services this connector switched off"})
+class StatusCountsSchema(ResponseSchema):
+    in_step = fields.Integer(metadata={"description": "Mapped services already as they should be"})
+    hidden = fields.Integer(metadata={"description": "Services this connector switched off"})
     drift_corrected = fields.Integer(
-        required=True,
         metadata={"description": "Times someone switched a hidden service back on and it was undone"},
     )
-    unmapped = fields.Integer(required=True, metadata={"description": "Treatments with no id in this system"})
-    missing = fields.Integer(required=True, metadata={"description": "Mappings that name no service"})
+    unmapped = fields.Integer(metadata={"description": "Treatments with no id in this system"})
+    missing = fields.Integer(metadata={"description": "Mappings that name no service"})
     orphaned = fields.Integer(
-        required=True,
         metadata={"description": "Services hidden for a treatment whose mapping was since removed"},
     )
 
 
-class ConnectorStatusSchema(ma.Schema):
-    last_pass_at = fields.AwareDateTime(required=True, allow_none=True)
-    last_success_at = fields.AwareDateTime(required=True, allow_none=True)
-    last_error = fields.String(
-        required=True, allow_none=True, metadata={"example": "gave up after 4 attempts"}
-    )
-    last_error_at = fields.AwareDateTime(required=True, allow_none=True)
+class ConnectorStatusSchema(ResponseSchema):
+    last_pass_at = fields.AwareDateTime(allow_none=True)
+    last_success_at = fields.AwareDateTime(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={"example": "gave up after 4 attempts"})
+    last_error_at = fields.AwareDateTime(allow_none=True)
     sync_requested_at = fields.AwareDateTime(
-        required=True, allow_none=True, metadata={"description": "A full pass asked for and not yet started"}
+        allow_none=True, metadata={"description": "A full pass asked for and not yet started"}
     )
-    counts = fields.Nested(StatusCountsSchema, required=True)
+    counts = fields.Nested(StatusCountsSchema)
 
 
-class ConnectorSchema(ma.Schema):
-    id = fields.Integer(dump_only=True, required=True)
+class ConnectorCreateSchema(ma.Schema):
+    """A new connector, as written."""
+
     system = fields.String(
         required=True, validate=validate.OneOf(SYSTEM_NAMES), metadata={"example": "square"}
     )
@@ -124,10 +126,28 @@ class ConnectorSchema(ma.Schema):
     base_url = Text(2000, metadata=_URL_DOC)
     active = StrictBoolean(load_default=True)
     credentials = Credentials(required=True)
-    guard = fields.Nested(GuardSchema, allow_none=True, load_default=None, dump_default=None)
-    created_at = fields.AwareDateTime(dump_only=True, required=True)
-    updated_at = fields.AwareDateTime(dump_only=True, required=True)
-    status = fields.Nested(ConnectorStatusSchema, dump_only=True, required=True)
+    guard = fields.Nested(GuardSchema, allow_none=True, load_default=None)
+
+
+class GuardViewSchema(ResponseSchema):
+    notification_url = fields.String(
+        metadata={"example": "https://policy.clinic.example/v1/connectors/1/events"}
+    )
+    action = fields.String(validate=validate.OneOf(["flag", "cancel"]))
+
+
+class ConnectorSchema(ResponseSchema):
+    """A connector as admins see it: never its credentials, nor its guard's signature key."""
+
+    id = fields.Integer()
+    system = fields.String(validate=validate.OneOf(SYSTEM_NAMES), metadata={"example": "square"})
+    name = fields.String(metadata={"example": "Square, main site"})
+    base_url = fields.String(metadata={"example": "https://connect.squareup.com"})
+    active = fields.Boolean()
+    guard = fields.Nested(GuardViewSchema, allow_none=True, metadata={"description": "Guard mode, or null"})
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    status = fields.Nested(ConnectorStatusSchema)
 
     class Meta:
         ordered = True
@@ -145,15 +165,13 @@ class ConnectorPatchSchema(ma.Schema):
     )
 
 
-class CallSchema(ma.Schema):
-    at = fields.AwareDateTime(required=True)
-    method = fields.String(required=True, metadata={"example": "POST"})
-    path = fields.String(required=True, metadata={"example": "/v2/catalog/object"})
-    status = fields.Integer(
-        required=True, allow_none=True, metadata={"description": "None when no answer came"}
-    )
-    duration_ms = fields.Integer(required=True)
-    error = fields.String(required=True, allow_none=True)
+class CallSchema(ResponseSchema):
+    at = fields.AwareDateTime()
+    method = fields.String(metadata={"example": "POST"})
+    path = fields.String(metadata={"example": "/v2/catalog/object"})
+    status = fields.Integer(allow_none=True, metadata={"description": "None when no answer came"})
+    duration_ms = fields.Integer()
+    error = fields.String(allow_none=True)
 
 
 class RecentArgsSchema(ma.Schema):

@@ -1,4 +1,4 @@
-"""The docs page's assets, served by the app itself (no CDN)"""
+"""The docs page's assets and the site's favicon, served by the app itself (no CDN)"""
 
 from pathlib import Path
 
@@ -24,3 +24,10 @@ def swagger_ui_asset(filename: str) -> Response:
 @uncacheable(STATIC)
 def docs_static(filename: str) -> Response:
     return send_from_directory(OWN_STATIC, filename, max_age=3600)
+
+
+@blp.route("/favicon.ico")
+@uncacheable(STATIC)
+def favicon() -> Response:
+    """A small icon of our own (browsers ask for it; a 404 would be a console error on /docs)."""
+    return send_from_directory(OWN_STATIC, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400)

@@ -12,29 +12,35 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.db import get_session
 from api.errors import ServiceUnavailable
 from api.readcache import read_path, uncacheable
-from api.smorest import Blueprint
+from api.smorest import Blueprint, ResponseSchema
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness.")
 LIVE = "health is answered live, never remembered"
 
 
-class CacheStateSchema(ma.Schema):
+class CacheStateSchema(ResponseSchema):
+    # Only the PostgreSQL listener has these.
+    OPTIONAL = frozenset({"listener", "confirmed_seconds_ago", "reconnections", "last_error"})
+
     coherence = ma.fields.String(
         metadata={
-            "description": "How this worker hears of writes: `listen`, `sqlite-data-version` or `database`"
+            "enum": ["listen", "sqlite-data-version", "database"],
+            "description": "How this worker hears of writes: `listen`, `sqlite-data-version` or `database`",
         }
     )
     trusted = ma.fields.Boolean(
         metadata={"description": "Whether it answers from memory now; if not, every read asks the database"}
     )
-    listener = ma.fields.String(metadata={"description": "`confirmed` or `reconnecting` (PostgreSQL)"})
+    listener = ma.fields.String(
+        metadata={"enum": ["confirmed", "reconnecting"], "description": "PostgreSQL only"}
+    )
     confirmed_seconds_ago = ma.fields.Float(allow_none=True)
     reconnections = ma.fields.Integer()
     last_error = ma.fields.String(allow_none=True)
 
 
-class HealthSchema(ma.Schema):
-    status = ma.fields.String(metadata={"example": "ok"})
+class HealthSchema(ResponseSchema):
+    status = ma.fields.String(metadata={"enum": ["ok"]})
 
 
 class ReadySchema(HealthSchema):

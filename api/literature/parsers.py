@@ -23,13 +23,14 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, NoReturn
 
 import marshmallow as ma
 import rispy
 
 from api.literature.schemas import CslItemSchema
-from api.treatments.schemas import StudySchema
+from api.treatments.schemas import StudyCreateSchema
 from api.treatments.vocabulary import StudyDesign
 
 MEDIA_TYPES = {
@@ -38,6 +39,8 @@ MEDIA_TYPES = {
     "application/vnd.citationstyles.csl+json": "csl-json",
     "application/json": "csl-json",
 }
+# A file's name names its format (PubMed saves MEDLINE as `.nbib`, or `.txt` from "Send to: File").
+EXTENSIONS = {".ris": "ris", ".nbib": "nbib", ".txt": "nbib", ".json": "csl-json"}
 STUDY_FIELDS = ("title", "authors", "journal", "year", "doi", "pmid", "url", "design")
 AUTHORS_MAX_LENGTH = 1000
 MAX_ERRORS = 20
@@ -97,6 +100,11 @@ class ReferenceFileInvalid(Exception):
 def format_for(media_type: str | None) -> str | None:
     """The format a Content-Type names, if any."""
     return MEDIA_TYPES.get((media_type or "").lower())
+
+
+def format_for_filename(filename: str | None) -> str | None:
+    """The format a file's name names by its extension, if any (any case; a path is ignored)."""
+    return EXTENSIONS.get(PurePosixPath((filename or "").replace("\\", "/")).suffix.lower())
 
 
 def read_references(body: bytes, fmt: str, max_records: int) -> list[Reference]:
@@ -330,7 +338,7 @@ def _checked(ref: Reference, problems: list[Problem]) -> Reference:
         problems.append(Problem("The record has no title.", ref.record, ref.line, "title"))
         return ref
     try:
-        ref.study = StudySchema(only=STUDY_FIELDS).load(data)
+        ref.study = StudyCreateSchema(only=STUDY_FIELDS).load(data)
     except ma.ValidationError as error:
         problems.extend(_schema_problems(error.messages, ref.record, ref.line))
     return ref

@@ -10,9 +10,15 @@ from flask.views import MethodView
 from api.api_keys.auth import current_actor
 from api.context import current_rules
 from api.db import get_session
+from api.errors import InvalidInput
 from api.http import json_response
 from api.literature import service
-from api.literature.schemas import CslItemSchema, ImportQueryArgsSchema, ImportResultSchema
+from api.literature.schemas import (
+    FORMATS,
+    ImportQueryArgsSchema,
+    ImportResultSchema,
+    ImportUploadSchema,
+)
 from api.smorest import Blueprint
 
 blp = Blueprint(
@@ -22,22 +28,75 @@ blp = Blueprint(
     description="Literature import: references from PubMed or a reference manager, as studies to screen.",
 )
 
-_TEXT = {"schema": {"type": "string"}}
-_CSL = {"schema": {"type": "array", "items": CslItemSchema}}
+# Listed: the forms generators read (openapi-python-client 0.29: multipart, octet-stream). The
+# raw RIS, MEDLINE and CSL-JSON media types are accepted as well and named in the description:
+# listed, RIS and MEDLINE draw a generator warning each, and a CSL-JSON array beside another form
+# makes the generated function fail on every call (`isinstance(body, list[CslItem])`).
 IMPORT_BODY = {
     "required": True,
     "description": (
-        "The exported file as it is. `text/plain` needs `?format=`; otherwise the Content-Type "
-        "names the format. UTF-8; at most 1 MiB and the configured number of records (500)."
+        "The exported file, UTF-8, at most 1 MiB and the configured number of records (500), sent "
+        "either way:\n\n"
+        "- `multipart/form-data` with one file in the part `file` (what a browser's file input "
+        "sends); its name gives the format (`.ris` RIS, `.nbib` or `.txt` PubMed MEDLINE, `.json` "
+        "CSL-JSON), or the form field `format`, or `?format=`;\n"
+        "- the file as the body, its Content-Type naming the format: "
+        "`application/x-research-info-systems` (RIS), `application/x-nbib` (MEDLINE), "
+        "`application/vnd.citationstyles.csl+json` or `application/json` (CSL-JSON: an array of "
+        "items, each with `id`, `type` and `title`); or `application/octet-stream` or `text/plain` "
+        "with `?format=`."
     ),
     "content": {
-        "application/x-research-info-systems": _TEXT | {"example": "TY  - JOUR\nTI  - A title\nER  - \n"},
-        "application/x-nbib": _TEXT | {"example": "PMID- 1\nTI  - A title\n"},
-        "text/plain": _TEXT,
-        "application/vnd.citationstyles.csl+json": _CSL,
-        "application/json": _CSL,
+        "multipart/form-data": {"schema": ImportUploadSchema},
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary", "description": "The file; `?format=` names it"}
+        },
     },
 }
+UPLOAD_PART = "file"
+
+
+def _reference_file(query_format: str | None) -> dict[str, Any]:
+    """The file to import: its bytes, its format when the request names one, its media type and,
+    when uploaded, its name.
+
+    A multipart upload carries one file in the part `file`, and optionally the field `format`;
+    any other body is the file itself. Werkzeug refuses a multipart body over the size limit
+    (413) as it does any other.
+    """
+    if request.mimetype != "multipart/form-data":
+        return {"body": request.get_data(cache=False), "fmt": query_format, "media_type": request.mimetype}
+    errors = [
+        _error("files", name, f"Send the file in the part `{UPLOAD_PART}`.")
+        for name in request.files
+        if name != UPLOAD_PART
+    ]
+    uploads = request.files.getlist(UPLOAD_PART)
+    if len(uploads) != 1:
+        errors.append(_error("files", UPLOAD_PART, f"Send exactly one file (got {len(uploads)})."))
+    errors.extend(
+        _error("form", name, "Unknown field: the form takes `file` and `format`.")
+        for name in request.form
+        if name != "format"
+    )
+    formats = request.form.getlist("format")
+    if len(formats) > 1 or (formats and formats[0] not in FORMATS):
+        errors.append(_error("form", "format", f"Give one of: {', '.join(FORMATS)}."))
+    elif formats and query_format and formats[0] != query_format:
+        errors.append(_error("form", "format", f"The form says {formats[0]}, ?format= {query_format}."))
+    if errors:
+        raise InvalidInput("The upload is not valid.", errors)
+    upload = uploads[0]
+    return {
+        "body": upload.read(),
+        "fmt": query_format or (formats[0] if formats else None),
+        "media_type": upload.mimetype or None,
+        "filename": upload.filename or "",
+    }
+
+
+def _error(location: str, field: str, message: str) -> dict[str, str]:
+    return {"location": location, "field": field, "message": message}
 
 
 @blp.route("/<slug:slug>/studies/import")
@@ -65,9 +124,10 @@ class TreatmentStudiesImport(MethodView):
         repeat an earlier record, are reported in `duplicates` and not added. 201 when anything
         was imported, 200 when nothing was new; one transaction either way.
         """
+        upload = _reference_file(args.get("format"))
         result = service.import_references(
-            get_session(), slug, request.get_data(cache=False), args.get("format"), request.mimetype,
-            current_actor(), current_rules(), current_app.config["IMPORT_MAX_RECORDS"],
+            get_session(), slug, upload.pop("body"), upload.pop("fmt"), upload.pop("media_type"),
+            current_actor(), current_rules(), current_app.config["IMPORT_MAX_RECORDS"], **upload,
         )  # fmt: skip
         status = 201 if result["count"] else 200
         return json_response(ImportResultSchema().dump(result), status)

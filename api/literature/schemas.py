@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from api.smorest import ResponseSchema
 from api.treatments.schemas import StudySchema
 
 FORMATS = ("ris", "nbib", "csl-json")
@@ -23,6 +24,26 @@ class ImportQueryArgsSchema(ma.Schema):
                 "`application/vnd.citationstyles.csl+json` or `application/json`: csl-json)."
             )
         },
+    )
+
+
+class ImportUploadSchema(ma.Schema):
+    """The `multipart/form-data` form of an import: one file, as a browser's file input sends it."""
+
+    file = fields.Raw(
+        required=True,
+        metadata={
+            "type": "string",
+            "format": "binary",
+            "description": (
+                "The exported file. Its name gives the format: `.ris` RIS, `.nbib` or `.txt` PubMed "
+                "MEDLINE, `.json` CSL-JSON; else its part's Content-Type, as for a raw body."
+            ),
+        },
+    )
+    format = fields.String(
+        validate=validate.OneOf(FORMATS),
+        metadata={"description": "The file's format, when its name does not say (wins over the name)."},
     )
 
 
@@ -91,7 +112,7 @@ class CslItemSchema(ma.Schema):
     url = fields.String(data_key="URL")
 
 
-class ImportDuplicateSchema(ma.Schema):
+class ImportDuplicateSchema(ResponseSchema):
     record = fields.Integer(metadata={"description": "The record's position in the file, from 1"})
     title = fields.String()
     doi = fields.String(allow_none=True)
@@ -103,7 +124,7 @@ class ImportDuplicateSchema(ma.Schema):
     )
 
 
-class ImportResultSchema(ma.Schema):
+class ImportResultSchema(ResponseSchema):
     imported = fields.List(fields.Nested(StudySchema), metadata={"description": "New studies, in screening"})
     duplicates = fields.List(
         fields.Nested(ImportDuplicateSchema), metadata={"description": "Reported, not added"}

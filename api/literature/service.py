@@ -19,7 +19,7 @@ from api.audit.service import Actor, diff, record_audit
 from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import DomainError, InvalidInput
-from api.literature.parsers import ReferenceFileInvalid, format_for, read_references
+from api.literature.parsers import ReferenceFileInvalid, format_for, format_for_filename, read_references
 from api.treatments.models import Study, Treatment
 from api.treatments.service import STUDY_FIELDS
 from api.treatments.settings import RuleSettings
@@ -30,7 +30,14 @@ from api.treatments.vocabulary import Screening
 class UnsupportedReferenceFormat(DomainError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
-    def __init__(self, media_type: str | None):
+    def __init__(self, media_type: str | None, filename: str | None):
+        if filename is not None:
+            super().__init__(
+                f"Cannot tell the format of the uploaded file '{filename}' from its name or type. "
+                "Name it .ris, .nbib, .txt (MEDLINE) or .json (CSL-JSON), or send the form field "
+                "`format` (ris, nbib or csl-json)."
+            )
+            return
         super().__init__(
             f"Cannot tell the file's format from the Content-Type '{media_type or ''}'. Send "
             "?format=ris|nbib|csl-json, or a Content-Type of application/x-research-info-systems, "
@@ -51,17 +58,19 @@ class _Duplicate:
 
 def import_references(
     session: Session, slug: str, body: bytes, fmt: str | None, media_type: str | None,
-    actor: Actor, rules: RuleSettings, max_records: int,
+    actor: Actor, rules: RuleSettings, max_records: int, filename: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Add each new reference in the file to the treatment as a study in screening.
 
-    Returns `imported` (the new studies), `duplicates`, `count` and `records`. The treatment
-    row is locked first, so two imports of the same file cannot both add its references.
+    The format is `fmt` when given; otherwise an uploaded file's name (`filename`, by its
+    extension), then the media type. Returns `imported` (the new studies), `duplicates`, `count`
+    and `records`. The treatment row is locked first, so two imports of the same file cannot
+    both add its references.
     """
     treatment = _locked_treatment(session, slug)
-    fmt = fmt or format_for(media_type)
+    fmt = fmt or format_for_filename(filename) or format_for(media_type)
     if fmt is None:
-        raise UnsupportedReferenceFormat(media_type)
+        raise UnsupportedReferenceFormat(media_type, filename)
     try:
         references = read_references(body, fmt, max_records)
     except ReferenceFileInvalid as invalid:

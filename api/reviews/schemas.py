@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.fields import Text
-from api.smorest import UnmetCriterionSchema
+from api.smorest import ResponseSchema, UnmetCriterionSchema
 from api.treatments.schemas import Enum
 from api.treatments.vocabulary import Status
 
@@ -26,7 +26,7 @@ class ReviewCreateSchema(ma.Schema):
     )
 
 
-class ReviewSchema(ma.Schema):
+class ReviewSchema(ResponseSchema):
     id = fields.Integer()
     note = fields.String()
     reviewed_by = fields.String(metadata={"description": "The reviewer's key name"})
@@ -42,7 +42,7 @@ class ReviewsDueQueryArgsSchema(ma.Schema):
     )
 
 
-class DueReviewSchema(ma.Schema):
+class DueReviewSchema(ResponseSchema):
     slug = fields.String(metadata={"example": "exosomes"})
     name = fields.String()
     status = Enum(Status)
@@ -61,7 +61,7 @@ class DueReviewSchema(ma.Schema):
     )
 
 
-class DueReviewsSchema(ma.Schema):
+class DueReviewsSchema(ResponseSchema):
     as_of = fields.Date(metadata={"description": "Today (UTC)"})
     within_days = fields.Integer()
     due_by = fields.Date(metadata={"description": "Reviews due on or before this date are listed"})

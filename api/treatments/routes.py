@@ -26,8 +26,10 @@ from api.treatments.schemas import (
     DecisionCreateSchema,
     DecisionSchema,
     JsonLdSchema,
+    RegulatoryStatusCreateSchema,
     RegulatoryStatusPatchSchema,
     RegulatoryStatusSchema,
+    StudyCreateSchema,
     StudyPatchSchema,
     StudySchema,
     TreatmentCreateSchema,
@@ -218,7 +220,7 @@ class TreatmentStudies(MethodView):
         return views.list_studies(get_session(), slug)
 
     @blp.requires_role("editor")
-    @blp.arguments(StudySchema)
+    @blp.arguments(StudyCreateSchema)
     @blp.response(201, StudySchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(responses=STUDY_LINKS)
@@ -276,7 +278,7 @@ class TreatmentRegulatory(MethodView):
         return views.list_regulatory(get_session(), slug)
 
     @blp.requires_role("editor")
-    @blp.arguments(RegulatoryStatusSchema)
+    @blp.arguments(RegulatoryStatusCreateSchema)
     @blp.response(201, RegulatoryStatusSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(responses=REGULATORY_LINKS)

@@ -20,7 +20,7 @@ from api.fields import (
     Text,
 )
 from api.pagination import MAX_LIST_OFFSET
-from api.smorest import UnmetCriterionSchema
+from api.smorest import ResponseSchema, UnmetCriterionSchema
 from api.treatments.policy import OVERRIDE_MIN_LENGTH
 from api.treatments.vocabulary import (
     POOLED_FIELDS,
@@ -55,18 +55,24 @@ def Enum(enum: type, **kwargs: Any) -> fields.Enum:
     return _ValueEnum(enum, by_value=True, **kwargs)
 
 
-class BookingRequirementSchema(ma.Schema):
+class BookingRequirementSchema(ResponseSchema):
+    """Sent, and written (both fields required either way)."""
+
     code = Text(60, required=True, validate=[CODE], metadata={"example": "prescriber_consultation"})
     text = Text(500, required=True, metadata={"example": "A prescriber consultation comes first."})
 
 
-class AdverseEventSchema(ma.Schema):
+class AdverseEventInputSchema(ma.Schema):
     event = Text(120, required=True, metadata={"example": "granuloma"})
     description = Text(1000, load_default="")
     source_url = Text(2000, allow_none=True, load_default=None, validate=URL)
 
 
-class EvidenceSummarySchema(ma.Schema):
+class AdverseEventSchema(ResponseSchema, AdverseEventInputSchema):
+    """A reported adverse event as sent: every field present."""
+
+
+class EvidenceSummarySchema(ResponseSchema):
     """Derived from the studies by the evidence rules; never written by hand."""
 
     level = Enum(EvidenceLevel, metadata={"example": "very_low"})
@@ -92,6 +98,12 @@ class EvidenceSummarySchema(ma.Schema):
             "example": ["rct"],
         },
     )
+
+
+class EvidenceSnapshotSchema(EvidenceSummarySchema):
+    """The evidence summary as a decision recorded it; older decisions lack the newer fields."""
+
+    OPTIONAL = frozenset({"starting_level", "judged_designs"})
 
 
 def _refuse_accepted_without_design(required: list[str]) -> dict[str, Any]:
@@ -121,14 +133,15 @@ def _refuse_pooled_for_non_reviews() -> list[dict[str, Any]]:
     ]
 
 
-class StudySchema(ma.Schema):
+class StudyCreateSchema(ma.Schema):
+    """A study as written: `StudySchema` is the one sent back."""
+
     # Screening defaults to accepted, so a null design needs another screening state; only a
     # review says what it pools.
     OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
         "allOf": [_refuse_accepted_without_design(["design"]), *_refuse_pooled_for_non_reviews()]
     }
 
-    id = fields.Integer(dump_only=True)
     title = Text(500, required=True, min_length=1)
     authors = Text(1000, allow_none=True, load_default=None)
     journal = Text(300, allow_none=True, load_default=None)
@@ -178,8 +191,6 @@ class StudySchema(ma.Schema):
         load_default=Screening.ACCEPTED,
         metadata={"description": "Only `accepted` studies count towards the evidence summary."},
     )
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
 
     @ma.validates_schema
     def _accepted_needs_design(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -199,8 +210,17 @@ class StudySchema(ma.Schema):
             raise ma.ValidationError(errors)
 
 
-class RegulatoryStatusSchema(ma.Schema):
+class StudySchema(ResponseSchema, StudyCreateSchema):
+    """A study as sent: every field present (null where it has no value)."""
+
     id = fields.Integer(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class RegulatoryStatusCreateSchema(ma.Schema):
+    """A regulatory entry as written: `RegulatoryStatusSchema` is the one sent back."""
+
     regulator = Text(20, required=True, validate=[REGULATOR], metadata={"example": "FDA"})
     status = Enum(RegulatoryStatusCode, required=True)
     pathway = Text(100, allow_none=True, load_default=None, metadata={"example": "BLA"})
@@ -210,11 +230,17 @@ class RegulatoryStatusSchema(ma.Schema):
     decided_on = fields.Date(allow_none=True, load_default=None)
     source_url = Text(2000, required=True, validate=URL)
     verified_on = fields.Date(allow_none=True, load_default=None)
+
+
+class RegulatoryStatusSchema(ResponseSchema, RegulatoryStatusCreateSchema):
+    """A regulatory entry as sent: every field present (null where it has no value)."""
+
+    id = fields.Integer(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class DecisionSchema(ma.Schema):
+class DecisionSchema(ResponseSchema):
     id = fields.Integer()
     status = Enum(Status)
     previous_status = Enum(Status, allow_none=True)
@@ -223,7 +249,7 @@ class DecisionSchema(ma.Schema):
     decided_by = fields.String()
     decided_at = fields.AwareDateTime()
     evidence_level = Enum(EvidenceLevel)
-    evidence_snapshot = fields.Nested(EvidenceSummarySchema)
+    evidence_snapshot = fields.Nested(EvidenceSnapshotSchema)
     regulatory_snapshot = fields.List(fields.Dict())
     override_justification = fields.String(
         allow_none=True,
@@ -231,7 +257,7 @@ class DecisionSchema(ma.Schema):
     )
 
 
-class TreatmentSummarySchema(ma.Schema):
+class TreatmentSummarySchema(ResponseSchema):
     """A treatment as listed: everything but the long texts and the regulatory detail."""
 
     slug = fields.String(metadata={"example": "exosomes"})
@@ -262,7 +288,7 @@ class TreatmentSchema(TreatmentSummarySchema):
     created_at = fields.AwareDateTime()
 
 
-class TreatmentPageSchema(ma.Schema):
+class TreatmentPageSchema(ResponseSchema):
     items = fields.List(fields.Nested(TreatmentSummarySchema))
     page = fields.Integer(
         allow_none=True, metadata={"description": "The page number; null when a cursor was given"}
@@ -342,7 +368,7 @@ class TreatmentPatchSchema(RejectReadOnlySchema):
     booking_requirements = fields.List(
         fields.Nested(BookingRequirementSchema), validate=validate.Length(max=20)
     )
-    safety = fields.List(fields.Nested(AdverseEventSchema), validate=validate.Length(max=50))
+    safety = fields.List(fields.Nested(AdverseEventInputSchema), validate=validate.Length(max=50))
     external_ids = fields.Dict(
         keys=Text(40, validate=[CODE]),
         values=Text(120, min_length=1),
@@ -382,7 +408,7 @@ class DecisionCreateSchema(ma.Schema):
     )
 
 
-class AuditRecordSchema(ma.Schema):
+class AuditRecordSchema(ResponseSchema):
     id = fields.Integer()
     entity = fields.String(metadata={"example": "study"})
     entity_id = fields.Integer()
@@ -393,7 +419,7 @@ class AuditRecordSchema(ma.Schema):
     changes = fields.Dict(metadata={"example": {"participants": {"from": 12, "to": 120}}})
 
 
-class StudyPatchSchema(StudySchema):
+class StudyPatchSchema(StudyCreateSchema):
     """Any study fields; the others keep their values."""
 
     # A body contradicting itself is 422; one contradicting the stored study is 409 (service).
@@ -405,14 +431,14 @@ class StudyPatchSchema(StudySchema):
         super().__init__(partial=True, **kwargs)
 
 
-class RegulatoryStatusPatchSchema(RegulatoryStatusSchema):
+class RegulatoryStatusPatchSchema(RegulatoryStatusCreateSchema):
     """Any regulatory fields; the others keep their values."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
 
 
-class JsonLdSchema(ma.Schema):
+class JsonLdSchema(ResponseSchema):
     """A schema.org MedicalWebPage (JSON-LD); its mainEntity is a MedicalTherapy or MedicalProcedure."""
 
     class Meta:
@@ -423,7 +449,7 @@ class JsonLdSchema(ma.Schema):
     mainEntity = fields.Dict()  # noqa: N815 (schema.org's name)
 
 
-class TreatmentGateSchema(ma.Schema):
+class TreatmentGateSchema(ResponseSchema):
     """Staff's view of the policy gate for a treatment's current facts."""
 
     slug = fields.String(metadata={"example": "exosomes"})

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.changes.models import BigId
@@ -34,9 +34,22 @@ class WebhookSubscription(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The configuration's version, and so the ETag's: it moves when an admin (or the worker,
+    # disabling it) changes what the subscription is, never with the delivery bookkeeping
+    # (`consecutive_failures`), so an If-Match read before failed deliveries still holds. Every
+    # UPDATE still checks it (`version_id_col`), so a concurrent change is never overwritten.
     version: Mapped[int] = mapped_column(default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    CONFIGURATION = ("url", "event_types", "description", "active", "disabled_reason")
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
+
+@event.listens_for(WebhookSubscription, "before_update")
+def _configuration_version(_mapper: Any, _connection: Any, subscription: WebhookSubscription) -> None:
+    state = inspect(subscription)
+    if any(state.attrs[name].history.has_changes() for name in WebhookSubscription.CONFIGURATION):
+        subscription.version += 1
 
 
 class WebhookDelivery(Base):

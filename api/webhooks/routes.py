@@ -16,6 +16,7 @@ from api.webhooks.schemas import (
     DeliveryQueryArgsSchema,
     DeliverySchema,
     WebhookCreatedSchema,
+    WebhookCreateSchema,
     WebhookPatchSchema,
     WebhookSchema,
 )
@@ -75,7 +76,7 @@ class Webhooks(MethodView):
         return service.list_subscriptions(get_session())
 
     @blp.requires_role("admin")
-    @blp.arguments(WebhookSchema)
+    @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema, headers=ETAG_HEADER)
     @blp.doc(responses=CREATED_LINKS)
     def post(self, data: dict[str, Any]) -> Response:

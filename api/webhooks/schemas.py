@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from api.changes.service import EVENT_TYPES
 from api.fields import HTTPS_URL_PATTERN, VISIBLE, Pattern, StrictBoolean, Text
+from api.smorest import ResponseSchema
 from api.webhooks.models import DeliveryState
 
 # The document promises https URLs with a DNS name (HTTPS_URL_PATTERN); plain http to a loopback
@@ -36,10 +37,9 @@ def _event_types(**kwargs: Any) -> fields.List:
     )
 
 
-class WebhookSchema(ma.Schema):
-    """A subscription as admins see it: never the secret."""
+class WebhookCreateSchema(ma.Schema):
+    """A new subscription, as written."""
 
-    id = fields.Integer(dump_only=True)
     url = Text(
         2000, required=True, validate=[URL],
         metadata={"pattern": HTTPS_URL_PATTERN,
@@ -49,6 +49,12 @@ class WebhookSchema(ma.Schema):
     event_types = _event_types(load_default=list)
     description = Text(500, load_default="", metadata={"example": "Booking system: hide unbookable services"})
     active = StrictBoolean(load_default=True)
+
+
+class WebhookSchema(ResponseSchema, WebhookCreateSchema):
+    """A subscription as admins see it: never the secret."""
+
+    id = fields.Integer(dump_only=True)
     consecutive_failures = fields.Integer(dump_only=True)
     disabled_reason = fields.String(
         dump_only=True, allow_none=True,
@@ -88,19 +94,19 @@ class DeliveryQueryArgsSchema(ma.Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class AttemptSchema(ma.Schema):
+class AttemptSchema(ResponseSchema):
     attempted_at = fields.AwareDateTime()
     status_code = fields.Integer(allow_none=True, metadata={"description": "None when no answer came"})
     latency_ms = fields.Integer(allow_none=True)
     error = fields.String(allow_none=True, metadata={"example": "connection refused"})
 
 
-class DeliverySchema(ma.Schema):
+class DeliverySchema(ResponseSchema):
     id = fields.Integer()
     event_id = fields.Integer(
         metadata={"description": "The change-feed event; also the `webhook-id` evt_<id>"}
     )
-    event_type = fields.String(metadata={"example": "treatment.status_changed"})
+    event_type = fields.String(metadata={"enum": list(EVENT_TYPES), "example": "treatment.status_changed"})
     treatment = fields.String(metadata={"example": "exosomes"})
     state = fields.Enum(DeliveryState, by_value=True)
     attempt_count = fields.Integer(

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from api.treatments.schemas import RegulatoryStatusSchema, StudySchema
+from api.treatments.schemas import RegulatoryStatusCreateSchema, StudyCreateSchema
 from tests.api.test_openapi import generated_spec
 from tests.databases import on_postgresql
 from tests.helpers import FDA_APPROVAL, STRONG_RCT, create_treatment, random_slug, serving
@@ -138,12 +138,11 @@ TEXT_SAMPLES = ["", " ", "a", "  a  ", "a\x00b", "a\nb", "a\tb", "a\rb", "\x7f",
 
 @pytest.mark.parametrize(
     ("schema", "name", "field"),
-    [("Study", "title", StudySchema().fields["title"]),
-     ("Study", "outcome_summary", StudySchema().fields["outcome_summary"]),
-     ("Regulatory", "product", RegulatoryStatusSchema().fields["product"])],
+    [("StudyCreate", "title", StudyCreateSchema().fields["title"]),
+     ("StudyCreate", "outcome_summary", StudyCreateSchema().fields["outcome_summary"]),
+     ("RegulatoryStatusCreate", "product", RegulatoryStatusCreateSchema().fields["product"])],
 )  # fmt: skip
 def test_text_fields_document_exactly_what_they_accept(spec, schema, name, field):
-    schema = "RegulatoryStatus" if schema == "Regulatory" else schema
     validator = prop(spec, schema, name)
     for value in TEXT_SAMPLES:
         try:
@@ -187,8 +186,8 @@ URL_SAMPLES = ["", "https://www.fda.gov/x?y=1#z", "http://a.bc", "https://clinic
 
 
 def test_source_urls_document_exactly_what_they_accept(spec):
-    validator = prop(spec, "RegulatoryStatus", "source_url")
-    field = RegulatoryStatusSchema().fields["source_url"]
+    validator = prop(spec, "RegulatoryStatusCreate", "source_url")
+    field = RegulatoryStatusCreateSchema().fields["source_url"]
     for value in URL_SAMPLES:
         try:
             field.deserialize(value)
@@ -199,7 +198,7 @@ def test_source_urls_document_exactly_what_they_accept(spec):
 
 
 def test_every_documented_webhook_url_is_accepted(client, admin, spec):
-    validator = prop(spec, "Webhook", "url")
+    validator = prop(spec, "WebhookCreate", "url")
     for value in URL_SAMPLES:
         if validator.is_valid(value):
             response = client.post("/v1/webhooks", json={"url": value}, headers=admin)
@@ -237,7 +236,7 @@ def test_booking_refs_document_what_they_accept(client, spec, ref):
 
 
 def test_webhook_event_types_are_documented_as_unique(spec):
-    validator = prop(spec, "Webhook", "event_types")
+    validator = prop(spec, "WebhookCreate", "event_types")
     assert not validator.is_valid(["study.created", "study.created"])
     assert validator.is_valid(["study.created", "study.updated"])
 
@@ -246,8 +245,10 @@ def test_webhook_event_types_are_documented_as_unique(spec):
 
 
 def test_an_accepted_study_without_a_design_is_documented_and_a_stored_conflict_is_409(client, editor, spec):
-    assert not component(spec, "Study").is_valid({"title": "No design", "design": None})
-    assert component(spec, "Study").is_valid({"title": "Screening", "design": None, "screening": "screening"})
+    assert not component(spec, "StudyCreate").is_valid({"title": "No design", "design": None})
+    assert component(spec, "StudyCreate").is_valid(
+        {"title": "Screening", "design": None, "screening": "screening"}
+    )
     patch = component(spec, "StudyPatch")
     assert not patch.is_valid({"design": None, "screening": "accepted"})
     assert patch.is_valid({"screening": "accepted"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -369,3 +370,134 @@ def test_importing_needs_an_editor_key(app, client, auth, slug):
 
 def test_importing_into_an_unknown_treatment_is_404(client, editor):
     assert_problem(post_file(client, "no-such-treatment", fixture("sample.ris"), RIS, editor), 404)
+
+
+# --- a file upload (multipart/form-data), as a browser's file input sends it ------------------
+
+
+def upload(client: Any, slug: str, files: dict[str, Any], headers: dict[str, str], query: str = "",
+           **form: str) -> Any:  # fmt: skip
+    """POST a multipart form: `files` maps part names to (bytes, file name[, content type])."""
+    data: dict[str, Any] = dict(form)
+    for part, (content, *name_and_type) in files.items():
+        data[part] = (io.BytesIO(content), *name_and_type)
+    return client.post(f"/v1/treatments/{slug}/studies/import{query}", data=data, headers=headers,
+                       content_type="multipart/form-data")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fixture_name", "file_name", "count"),
+    [("sample.ris", "export.ris", 3), ("sample.nbib", "pubmed-set.nbib", 2),
+     ("sample.nbib", "pubmed-set.TXT", 2), ("sample.json", "zotero.json", 2)],
+)  # fmt: skip
+def test_an_uploaded_file_is_read_in_the_format_its_name_gives(client, editor, slug, fixture_name, file_name,
+                                                               count):  # fmt: skip
+    # Browsers send their own guess of the part's type (often application/octet-stream): the name wins.
+    files = {"file": (fixture(fixture_name), file_name, "application/octet-stream")}
+    response = upload(client, slug, files, editor)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["count"], body["records"]) == (count, count)
+    assert {study["screening"] for study in body["imported"]} == {"screening"}
+
+
+def test_an_upload_is_the_same_import_as_the_raw_body(client, editor, auth):
+    raw_slug, uploaded_slug = (
+        create_treatment(client, editor)["slug"],
+        create_treatment(client, editor)["slug"],
+    )
+    raw = post_file(client, raw_slug, fixture("sample.nbib"), NBIB, editor).get_json()
+    uploaded = upload(client, uploaded_slug, {"file": (fixture("sample.nbib"), "x.nbib")}, editor).get_json()
+
+    def comparable(result: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s | {"id": 0, "created_at": "", "updated_at": ""} for s in result["imported"]]
+
+    assert comparable(raw) == comparable(uploaded)
+
+
+def test_the_form_field_or_the_part_type_names_the_format_when_the_name_does_not(client, editor, slug):
+    by_field = upload(client, slug, {"file": (fixture("sample.ris"), "references")}, editor, format="ris")
+    assert by_field.status_code == 201, by_field.get_json()
+    by_type = upload(client, slug, {"file": (fixture("sample.json"), "refs", CSL)}, editor)
+    assert by_type.status_code == 201, by_type.get_json()
+    # The field wins over the name, as ?format= wins over the Content-Type.
+    wrong_name = upload(client, slug, {"file": (fixture("sample.nbib"), "refs.ris")}, editor, format="nbib")
+    assert wrong_name.status_code == 201, wrong_name.get_json()
+
+
+def test_an_upload_whose_format_cannot_be_told_is_415_naming_the_file(client, editor, slug):
+    response = upload(
+        client, slug, {"file": (fixture("sample.ris"), "refs.docx", "application/msword")}, editor
+    )
+    problem = assert_problem(response, 415)
+    assert "'refs.docx'" in problem["detail"] and "`format`" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("files", "form", "field"),
+    [({}, {}, "file"),
+     ({"document": (b"TY  - JOUR\nER  - \n", "a.ris")}, {}, "document"),
+     ({"file": (b"TY  - JOUR\nER  - \n", "a.ris")}, {"format": "bibtex"}, "format"),
+     ({"file": (b"TY  - JOUR\nER  - \n", "a.ris")}, {"title": "x"}, "title")],
+    ids=["no file", "another part", "unknown format", "unknown field"],
+)  # fmt: skip
+def test_a_bad_upload_is_422_naming_the_part(client, editor, slug, files, form, field):
+    problem = assert_problem(upload(client, slug, files, editor, **form), 422)
+    assert field in {e["field"] for e in problem["errors"]}
+
+
+def test_two_files_are_422(client, editor, slug):
+    data = {
+        "file": [(io.BytesIO(fixture("sample.ris")), "a.ris"), (io.BytesIO(fixture("sample.ris")), "b.ris")]
+    }
+    response = client.post(f"/v1/treatments/{slug}/studies/import", data=data, headers=editor,
+                           content_type="multipart/form-data")  # fmt: skip
+    assert "Send exactly one file (got 2)." in {e["message"] for e in assert_problem(response, 422)["errors"]}
+
+
+def test_a_form_field_contradicting_the_query_is_422(client, editor, slug):
+    response = upload(client, slug, {"file": (fixture("sample.ris"), "a.ris")}, editor, "?format=nbib",
+                      format="ris")  # fmt: skip
+    assert "format" in {e["field"] for e in assert_problem(response, 422)["errors"]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.ris\"\r\n\r\nTY  - JOUR",  # cut
+     b"not a multipart body at all", b""],
+    ids=["cut short", "garbage", "empty"],
+)  # fmt: skip
+def test_a_malformed_multipart_body_is_a_problem_never_a_500(client, editor, slug, body):
+    response = client.post(f"/v1/treatments/{slug}/studies/import", data=body, headers=editor,
+                           content_type="multipart/form-data; boundary=x")  # fmt: skip
+    assert_problem(response, 422)
+
+
+def test_a_malformed_uploaded_file_is_422_naming_the_record_and_line(client, editor, slug):
+    response = upload(client, slug, {"file": (fixture("malformed.ris"), "bad.ris")}, editor)
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["line"] is not None
+
+
+def test_an_upload_above_the_size_limit_is_413_however_it_is_framed(client, editor, slug):
+    boundary = "b0undary"
+    content = b"TY  - JOUR\nAB  - " + b"x" * (1024 * 1024) + b"\nER  - \n"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.ris\"\r\n\r\n"
+            .encode() + content + f"\r\n--{boundary}--\r\n".encode())  # fmt: skip
+    headers = editor | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    assert_problem(client.post(f"/v1/treatments/{slug}/studies/import", data=body, headers=headers), 413)
+    # Sent chunked, as a server hands it on: no Content-Length (api/http.py's BoundedBody).
+    chunked = client.post(
+        f"/v1/treatments/{slug}/studies/import", input_stream=io.BytesIO(body),
+        headers=headers | {"Transfer-Encoding": "chunked"}, environ_overrides={"CONTENT_LENGTH": ""},
+    )  # fmt: skip
+    assert_problem(chunked, 413)
+    assert execute_count(client, slug) == 0
+
+
+def execute_count(client: Any, slug: str) -> int:
+    return len(client.get(f"/v1/treatments/{slug}/studies").get_json())
+
+
+def test_an_upload_needs_an_editor_key(client, slug):
+    assert_problem(upload(client, slug, {"file": (fixture("sample.ris"), "a.ris")}, {}), 401)

@@ -49,7 +49,8 @@ RIS = (Path(__file__).resolve().parent.parent / "fixtures" / "literature" / "sam
 APPROVED = "outage-approved"
 # Routes that never touch the database: they must keep answering 200 during an outage.
 STATIC_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                    "docs_assets.swagger_ui_asset", "docs_assets.docs_static", "health.Live"}  # fmt: skip
+                    "docs_assets.swagger_ui_asset", "docs_assets.docs_static", "docs_assets.favicon",
+                    "health.Live"}  # fmt: skip
 
 
 # --- fixtures ----------------------------------------------------------------------------------

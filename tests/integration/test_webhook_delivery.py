@@ -394,6 +394,49 @@ def test_repeated_failures_disable_the_subscription(app, client, admin, reviewer
     assert receiver.requests[-1].verified(hook.secret)["data"]["new_status"] == "not_approved"
 
 
+def test_failed_deliveries_leave_the_etag_an_admin_read_before_them(app, client, admin, reviewer, receivers):
+    receiver = receivers(script=[500] * 3)
+    hook = subscribe(client, admin, receiver.url, event_types=["treatment.status_changed"])
+    read = client.get(f"/v1/webhooks/{hook.id}", headers=admin)
+    slug = random_slug()
+    add_treatment(app, slug)
+    assert decide(client, reviewer, slug, "not_approved").status_code == 201
+    start = utcnow()
+    for attempt in range(3):
+        assert deliver(app, start + attempt * LATER).retrying == 1
+
+    after = client.get(f"/v1/webhooks/{hook.id}", headers=admin)
+    assert after.get_json()["consecutive_failures"] == 3
+    assert after.headers["ETag"] == read.headers["ETag"] == hook.etag
+    # The admin switches the failing webhook off with the ETag read before the failures.
+    off = client.patch(f"/v1/webhooks/{hook.id}", json={"active": False},
+                       headers=admin | {"If-Match": read.headers["ETag"]})  # fmt: skip
+    assert off.status_code == 200, off.get_json()
+    assert off.get_json()["active"] is False
+    assert off.headers["ETag"] != read.headers["ETag"]  # a change of configuration moves it
+    stale = client.patch(f"/v1/webhooks/{hook.id}", json={"active": True},
+                         headers=admin | {"If-Match": read.headers["ETag"]})  # fmt: skip
+    assert stale.status_code == 412
+
+
+def test_the_worker_disabling_a_subscription_moves_its_etag(app, client, admin, reviewer, receivers):
+    receiver = receivers(script=[500] * 2)
+    hook = subscribe(client, admin, receiver.url, event_types=["treatment.status_changed"])
+    slug = random_slug()
+    add_treatment(app, slug)
+    assert decide(client, reviewer, slug, "not_approved").status_code == 201
+    start = utcnow()
+    assert deliver(app, start, disable_after_failures=2).retrying == 1
+    assert deliver(app, start + LATER, disable_after_failures=2).disabled == [hook.id]
+
+    current = client.get(f"/v1/webhooks/{hook.id}", headers=admin)
+    assert current.get_json()["active"] is False
+    assert current.headers["ETag"] != hook.etag  # what it is changed: an edit must see that first
+    stale = client.patch(f"/v1/webhooks/{hook.id}", json={"description": "x"},
+                         headers=admin | {"If-Match": hook.etag})  # fmt: skip
+    assert stale.status_code == 412
+
+
 def test_redelivery_sends_the_event_again(app, client, admin, reviewer, receivers):
     receiver = receivers()
     hook = subscribe(client, admin, receiver.url, event_types=["treatment.status_changed"])
