@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
@@ -20,6 +20,7 @@ from api.readcache import cacheable, http_date, negotiate, uncacheable
 from api.smorest import Blueprint, link
 from api.treatments import decisions, service, views
 from api.treatments.jsonld import treatment_jsonld
+from api.website.urls import public_urls
 from api.treatments.schemas import (
     AuditQueryArgsSchema,
     AuditRecordSchema,
@@ -157,7 +158,9 @@ class TreatmentBySlug(MethodView):
             view = views.detail_view(session, treatment, rules) | {
                 "studies": views.counted_studies(treatment)
             }
-            body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], request.base_url)
+            # The page it describes, at the configured public URL: never the request's Host.
+            url = public_urls().treatment(treatment.slug)
+            body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], url)
             headers = {"Last-Modified": http_date(treatment.updated_at)}
             return json_response(body, headers=headers, mimetype="application/ld+json")
         return _treatment_response(treatment)
