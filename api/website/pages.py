@@ -194,12 +194,12 @@ def feed_entries(session: Session, urls: PublicUrls, limit: int = FEED_ENTRIES) 
 
 def sitemap_entries(session: Session, urls: PublicUrls) -> list[dict[str, Any]]:
     """Every page with its `lastmod`: the page's last decision or review (the index: the newest)."""
-    decided = dict(session.execute(select(Decision.treatment_id, func.max(Decision.decided_at))
-                                   .group_by(Decision.treatment_id)).tuples().all())  # fmt: skip
-    reviewed = dict(session.execute(select(Review.treatment_id, func.max(Review.reviewed_at))
-                                    .group_by(Review.treatment_id)).tuples().all())  # fmt: skip
+    decided = {id_: at for id_, at in session.execute(
+        select(Decision.treatment_id, func.max(Decision.decided_at)).group_by(Decision.treatment_id))}
+    reviewed = {id_: at for id_, at in session.execute(
+        select(Review.treatment_id, func.max(Review.reviewed_at)).group_by(Review.treatment_id))}
     pages = []
-    for id_, slug in session.execute(select(Treatment.id, Treatment.slug).order_by(Treatment.slug)).tuples():
+    for id_, slug in session.execute(select(Treatment.id, Treatment.slug).order_by(Treatment.slug)).all():
         moments = [_aware(m) for m in (decided.get(id_), reviewed.get(id_)) if m is not None]
         pages.append({"url": urls.treatment(slug), "lastmod": max(moments) if moments else None})
     newest = [p["lastmod"] for p in pages if p["lastmod"] is not None]
