@@ -20,7 +20,6 @@ from api.readcache import cacheable, http_date, negotiate, uncacheable
 from api.smorest import Blueprint, link
 from api.treatments import decisions, service, views
 from api.treatments.jsonld import treatment_jsonld
-from api.website.urls import public_urls
 from api.treatments.schemas import (
     AuditQueryArgsSchema,
     AuditRecordSchema,
@@ -38,6 +37,7 @@ from api.treatments.schemas import (
     TreatmentQueryArgsSchema,
     TreatmentSchema,
 )
+from api.website.urls import public_urls
 
 blp = Blueprint(
     "treatments",

@@ -47,7 +47,9 @@ def illustrative_slugs(session: Session) -> set[str]:
     decided_by_a_person = select(Decision.treatment_id).where(~by_seed)
     seeded = select(Decision.treatment_id).where(by_seed)
     query = select(Treatment.slug).where(
-        Treatment.last_reviewed_on.is_(None), Treatment.id.in_(seeded), Treatment.id.not_in(decided_by_a_person)
+        Treatment.last_reviewed_on.is_(None),
+        Treatment.id.in_(seeded),
+        Treatment.id.not_in(decided_by_a_person),
     )
     return set(session.scalars(query))
 
@@ -106,7 +108,8 @@ def treatment_page(
          "text": d.reason, "override": d.override_justification}
         for d in treatment.decisions
     ] + [
-        {"date": r.reviewed_at, "kind": "Review", "label": "Position confirmed", "text": r.note, "override": None}
+        {"date": r.reviewed_at, "kind": "Review", "label": "Position confirmed", "text": r.note,
+         "override": None}
         for r in reviews
     ]  # fmt: skip
     history.sort(key=lambda entry: _aware(entry["date"]), reverse=True)
@@ -194,10 +197,18 @@ def feed_entries(session: Session, urls: PublicUrls, limit: int = FEED_ENTRIES) 
 
 def sitemap_entries(session: Session, urls: PublicUrls) -> list[dict[str, Any]]:
     """Every page with its `lastmod`: the page's last decision or review (the index: the newest)."""
-    decided = {id_: at for id_, at in session.execute(
-        select(Decision.treatment_id, func.max(Decision.decided_at)).group_by(Decision.treatment_id))}
-    reviewed = {id_: at for id_, at in session.execute(
-        select(Review.treatment_id, func.max(Review.reviewed_at)).group_by(Review.treatment_id))}
+    decided = {
+        id_: at
+        for id_, at in session.execute(
+            select(Decision.treatment_id, func.max(Decision.decided_at)).group_by(Decision.treatment_id)
+        )
+    }
+    reviewed = {
+        id_: at
+        for id_, at in session.execute(
+            select(Review.treatment_id, func.max(Review.reviewed_at)).group_by(Review.treatment_id)
+        )
+    }
     pages = []
     for id_, slug in session.execute(select(Treatment.id, Treatment.slug).order_by(Treatment.slug)).all():
         moments = [_aware(m) for m in (decided.get(id_), reviewed.get(id_)) if m is not None]

@@ -36,17 +36,26 @@ GROUPS = {
 POSITIONS = {
     "approved": Position("approved", "offered", "Offered", "We offer this treatment."),
     SUSPENDED: Position(
-        SUSPENDED, "under_review", "Temporarily not offered",
+        SUSPENDED,
+        "under_review",
+        "Temporarily not offered",
         "Temporarily not offered: bookings are paused while we review a new safety warning.",
     ),
     "under_review": Position(
-        "under_review", "under_review", "Under review", "Under review: we do not offer it while we evaluate it."
+        "under_review",
+        "under_review",
+        "Under review",
+        "Under review: we do not offer it while we evaluate it.",
     ),
     "not_approved": Position("not_approved", "not_offered", "Not offered", "We do not offer this treatment."),
-    "withdrawn": Position("withdrawn", "not_offered", "No longer offered", "We have stopped offering this treatment."),
-}  # fmt: skip
+    "withdrawn": Position(
+        "withdrawn", "not_offered", "No longer offered", "We have stopped offering this treatment."
+    ),
+}
 # Any status the pages do not know: said neutrally, never as offered.
-UNKNOWN_POSITION = Position("unknown", "under_review", "Position unavailable", "See below for the clinic's position.")
+UNKNOWN_POSITION = Position(
+    "unknown", "under_review", "Position unavailable", "See below for the clinic's position."
+)
 # The widget's words when it cannot reach the API in time: neutral, never "offered" or "bookable".
 WIDGET_FALLBACK = "We could not load the clinic's current position on this treatment just now."
 WIDGET_FALLBACK_LINK = "Read about it on our website"
@@ -65,19 +74,30 @@ def widget_positions() -> dict[str, dict[str, str]]:
 
 
 LEVELS = {
-    EvidenceLevel.HIGH: ("High", "We are confident in the evidence: more research is unlikely to change what we know."),
-    EvidenceLevel.MODERATE: ("Moderate", "The evidence is fairly good, but more research could change what we know."),
+    EvidenceLevel.HIGH: (
+        "High",
+        "We are confident in the evidence: more research is unlikely to change what we know.",
+    ),
+    EvidenceLevel.MODERATE: (
+        "Moderate",
+        "The evidence is fairly good, but more research could change what we know.",
+    ),
     EvidenceLevel.LOW: ("Low", "The evidence is limited: more research is likely to change what we know."),
-    EvidenceLevel.VERY_LOW: ("Very low", "The evidence is very uncertain: we cannot say with confidence what the "
-                             "treatment does."),
+    EvidenceLevel.VERY_LOW: (
+        "Very low",
+        "The evidence is very uncertain: we cannot say with confidence what the treatment does.",
+    ),
     EvidenceLevel.INSUFFICIENT: ("Insufficient", "There are no studies in people to judge it by."),
-}  # fmt: skip
+}
 
 DESIGNS = {
     StudyDesign.SYSTEMATIC_REVIEW: ("systematic review", "systematic reviews"),
     StudyDesign.META_ANALYSIS: ("meta-analysis", "meta-analyses"),
     StudyDesign.RCT: ("randomised controlled trial", "randomised controlled trials"),
-    StudyDesign.CONTROLLED_NON_RANDOMISED: ("controlled study, not randomised", "controlled studies, not randomised"),
+    StudyDesign.CONTROLLED_NON_RANDOMISED: (
+        "controlled study, not randomised",
+        "controlled studies, not randomised",
+    ),
     StudyDesign.COHORT: ("cohort study", "cohort studies"),
     StudyDesign.CASE_CONTROL: ("case-control study", "case-control studies"),
     StudyDesign.CASE_SERIES: ("case series", "case series"),
@@ -86,7 +106,7 @@ DESIGNS = {
     StudyDesign.IN_VITRO: ("laboratory study", "laboratory studies"),
     StudyDesign.ANIMAL: ("animal study", "animal studies"),
     StudyDesign.EXPERT_OPINION: ("expert opinion", "expert opinions"),
-}  # fmt: skip
+}
 
 REGULATORY_STATUSES = {
     "approved": "Approved",
@@ -126,10 +146,12 @@ def concern_words(concern: str, thresholds: EvidenceThresholds) -> str:
         Concern.NO_HUMAN_STUDIES: "There are no studies in people.",
         Concern.SMALL_SAMPLES: f"The studies the rating rests on are small (fewer than "
         f"{thresholds.small_study_participants} participants each).",
-        Concern.NOT_RANDOMISED: "No randomised trial: no study compared the treatment fairly with an alternative.",
-        Concern.NOT_CONTROLLED: "No study compared treated people with an untreated or differently treated group.",
-        Concern.NO_LONG_TERM_FOLLOW_UP: f"No study followed people up for {thresholds.long_term_months} months "
-        "or more, so long-term effects are unknown.",
+        Concern.NOT_RANDOMISED: "No randomised trial: no study compared the treatment fairly "
+        "with an alternative.",
+        Concern.NOT_CONTROLLED: "No study compared treated people with an untreated or "
+        "differently treated group.",
+        Concern.NO_LONG_TERM_FOLLOW_UP: "No study followed people up for "
+        f"{thresholds.long_term_months} months or more, so long-term effects are unknown.",
         Concern.INDUSTRY_SPONSORED: "No independently funded study: they were paid for by the industry, "
         "or their funding is unclear.",
         Concern.HIGH_RISK_OF_BIAS: "Every study the rating rests on was judged at high risk of bias.",
@@ -152,20 +174,25 @@ def studies_words(evidence: Mapping[str, Any]) -> list[str]:
     """What the studies were, from the derived summary's counts, in sentences."""
     if not evidence["studies"]:
         return ["The clinic has no studies of this treatment on record."]
+    rcts = f", of which {plural(evidence['rcts'], 'randomised controlled trial')}"
     sentences = [
         f"The clinic counts {plural(evidence['studies'], 'study', 'studies')}, "
         f"{plural(evidence['human_studies'], 'study', 'studies')} in people"
-        + (f", of which {plural(evidence['rcts'], 'randomised controlled trial')}." if evidence["human_studies"] else ".")
-    ]  # fmt: skip
+        + (rcts if evidence["human_studies"] else "")
+        + "."
+    ]
     if evidence.get("largest_sample"):
-        sentences.append(f"The largest study in people had {plural(evidence['largest_sample'], 'participant')}.")
+        largest = plural(evidence["largest_sample"], "participant")
+        sentences.append(f"The largest study in people had {largest}.")
     if evidence.get("longest_follow_up_months"):
         sentences.append(f"The longest follow-up was {months(evidence['longest_follow_up_months'])}.")
     independent = evidence.get("independent_peer_reviewed", 0)
+    kind = "independently funded, peer-reviewed"
     sentences.append(
-        f"{plural(independent, 'independently funded, peer-reviewed study', 'independently funded, peer-reviewed studies')}."
-        if independent else "None was both independently funded and peer-reviewed."
-    )  # fmt: skip
+        f"{plural(independent, kind + ' study', kind + ' studies')}."
+        if independent
+        else "None was both independently funded and peer-reviewed."
+    )
     judged = [d for d in evidence.get("judged_designs") or [] if d]
     if judged:
         sentences.append("The rating rests on the " + _and(design_words(d, 2) for d in judged) + ".")

@@ -58,12 +58,14 @@ class Page(HTMLParser):
 
 @pytest.fixture
 def catalogue(app):
-    add_treatment(app, "botox", "approved", name="Botulinum toxin", studies=[study()], regulatory=[approval()])
+    add_treatment(app, "botox", "approved", name="Botulinum toxin", studies=[study()],
+                  regulatory=[approval()])  # fmt: skip
     add_treatment(app, "exosomes", "not_approved", name="Exosome therapy", category="regenerative",
                   studies=[study(participants=28, follow_up_months=3)],
                   regulatory=[approval(regulator="HPRA", status="not_approved", reference="none",
                                        source_url="https://www.hpra.ie/example")],
-                  safety=[{"event": "granuloma", "description": "Granulomas reported.", "source_url": None}])  # fmt: skip
+                  safety=[{"event": "granuloma", "description": "Granulomas reported.",
+                           "source_url": None}])  # fmt: skip
     add_treatment(app, "prp", "under_review", name="Platelet-rich plasma")
 
 
@@ -77,7 +79,8 @@ def group_of(index: Page, name: str) -> str:
     """The heading of the group the treatment is listed under."""
     words = index.words
     position = words.index(name)
-    headings = {title: words.rfind(title, 0, position) for title in ("We offer", "Under review", "We do not offer")}
+    titles = ("We offer", "Under review", "We do not offer")
+    headings = {title: words.rfind(title, 0, position) for title in titles}
     return max(headings, key=headings.get)
 
 
@@ -122,7 +125,8 @@ def test_regulatory_facts_link_to_their_sources(client, catalogue):
 
 def test_a_review_shows_in_the_history(client, reviewer, catalogue):
     note = "Searched PubMed and the regulators' databases: nothing changes the decision."
-    assert client.post("/v1/treatments/exosomes/reviews", json={"note": note}, headers=reviewer).status_code == 201
+    answer = client.post("/v1/treatments/exosomes/reviews", json={"note": note}, headers=reviewer)
+    assert answer.status_code == 201
     words = page(client, "/treatments/exosomes").words
     assert "Review: Position confirmed" in words and note in words
 
@@ -257,7 +261,8 @@ def test_another_worker_shows_a_decision_as_soon_as_its_booking_checks_do(app, r
         assert decide(writer, reviewer, "botox", "withdrawn").status_code == 201
         deadline = dt.datetime.now() + dt.timedelta(seconds=2)  # the bound booking checks keep
         while True:
-            bookable = reader.post("/v1/booking-checks", json={"treatments": ["botox"]}).get_json()["bookable"]
+            check = reader.post("/v1/booking-checks", json={"treatments": ["botox"]})
+            bookable = check.get_json()["bookable"]
             offered = "We offer this treatment." in page(reader, "/treatments/botox").words
             if not (bookable or offered) or dt.datetime.now() > deadline:
                 break
@@ -290,7 +295,11 @@ def test_the_feed_is_atom_1_0_element_by_element(app, client, reviewer, catalogu
         for name in ("id", "title", "updated"):  # 4.1.2
             assert len(entry.findall(f"{ATOM}{name}")) == 1, name
         assert entry.find(f"{ATOM}content") is None
-        assert entry.find(f"{ATOM}link[@rel='alternate']").get("href").startswith("https://clinic.test/treatments/")
+        assert (
+            entry.find(f"{ATOM}link[@rel='alternate']")
+            .get("href")
+            .startswith("https://clinic.test/treatments/")
+        )
         assert entry.find(f"{ATOM}summary").get("type") == "text"
         assert entry.find(f"{ATOM}id").text.startswith("tag:clinic.test,")
         updated.append(dt.datetime.strptime(entry.find(f"{ATOM}updated").text, RFC3339))
@@ -378,9 +387,12 @@ def test_commands_need_no_public_base_url(app, monkeypatch):
 
 
 def test_a_trailing_slash_on_the_base_url_is_not_doubled(app):
-    slashed = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "PUBLIC_BASE_URL": "https://c.example/"})
+    slashed = create_app(
+        {"DATABASE_URL": app.config["DATABASE_URL"], "PUBLIC_BASE_URL": "https://c.example/"}
+    )
     try:
-        assert "Sitemap: https://c.example/sitemap.xml" in slashed.test_client().get("/robots.txt").get_data(as_text=True)
+        robots = slashed.test_client().get("/robots.txt").get_data(as_text=True)
+        assert "Sitemap: https://c.example/sitemap.xml" in robots
     finally:
         slashed.extensions["db_engine"].dispose()
 
