@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit lint format spec spec-check migrate seed keys
+.PHONY: help run test test-unit lint format spec spec-check migrate seed keys screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,10 +19,12 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The webhook worker runs beside gunicorn; when gunicorn exits it gets SIGTERM and ends after its pass.
+# The public pages' URLs default to this server itself (production sets TPA_PUBLIC_BASE_URL: required).
+run: export TPA_PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), deliver webhooks
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
-	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs, public pages: $$TPA_PUBLIC_BASE_URL/)"
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'
@@ -43,6 +45,9 @@ format: $(BIN)/.installed ## Format the code
 
 spec: $(BIN)/.installed ## Rewrite openapi.yaml from the code
 	$(FLASK) openapi write --format=yaml openapi.yaml
+
+screenshots: $(BIN)/.installed ## Take the README's pictures of the public pages and widget (docs/screenshots/)
+	$(BIN)/python tools/screenshots.py
 
 migrate: $(BIN)/.installed ## Apply migrations to the configured database
 	$(FLASK) db upgrade
