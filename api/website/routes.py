@@ -1,9 +1,11 @@
 """The website kit's routes: pages, widget script, feed, sitemap and robots.txt (outside /v1).
 
-Thin: each view asks `pages` for what to show and renders a template. Every GET is `@cacheable`
-(the read path's ETag, 304, Cache-Control and coherence, exactly as the API's public reads), so a
-page reflects a decision as soon as booking checks do. Pages run under a CSP of their own: no
-script at all (the JSON-LD block is data), styles from the app and the clinic's one stylesheet.
+Thin: each view asks `pages` for what to show and renders a template. Every GET that reads the
+database is `@cacheable` (the read path's ETag, 304, Cache-Control and coherence, exactly as the
+API's public reads), so a page reflects a decision as soon as booking checks do; the widget's
+script and robots.txt depend on configuration only and carry the same headers without it. Pages
+run under a CSP of their own: no script at all (the JSON-LD block is data), styles from the app
+and the clinic's one stylesheet.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -102,16 +104,29 @@ def sitemap() -> Response:
     return Response(body, mimetype="application/xml")
 
 
+CONFIGURATION_ONLY = "made from configuration alone: answered (with its ETag) even while the database is away"
+
+
+def _configured(body: str, mimetype: str) -> Response:
+    """An answer that depends on configuration only, cached like the public reads (ETag, 304,
+    the same Cache-Control) without asking the database for a version: the widget's script
+    still loads during an outage, so the widget can show its fallback."""
+    response = Response(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = current_app.extensions["readcache"].cache_control
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 @blp.route("/robots.txt")
-@cacheable
+@uncacheable(CONFIGURATION_ONLY)
 def robots() -> Response:
     """Crawl the pages (not the API), and find them all in the sitemap."""
     body = f"User-agent: *\nAllow: /\nDisallow: /v1/\nSitemap: {public_urls().sitemap()}\n"
-    return Response(body, mimetype="text/plain")
+    return _configured(body, "text/plain")
 
 
 @blp.route("/widget.js")
-@cacheable
+@uncacheable(CONFIGURATION_ONLY)
 def widget() -> Response:
     """The <treatment-status> custom element: one script, no framework, for any website."""
     body = render_template(
@@ -120,7 +135,7 @@ def widget() -> Response:
         text={"loading": wording.WIDGET_LOADING, "fallback": wording.WIDGET_FALLBACK,
               "fallbackLink": wording.WIDGET_FALLBACK_LINK, "link": wording.WIDGET_LINK},
     )  # fmt: skip
-    return Response(body, mimetype="text/javascript")
+    return _configured(body, "text/javascript")
 
 
 @blp.route("/website/static/<path:filename>")

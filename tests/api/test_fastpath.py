@@ -28,8 +28,6 @@ READS = [
     ("/treatments/botox", {"Accept": "text/html"}),
     ("/feed.atom", {}),
     ("/sitemap.xml", {}),
-    ("/robots.txt", {}),
-    ("/widget.js", {}),
 ]
 
 
