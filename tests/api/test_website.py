@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -15,6 +16,7 @@ from tests.api.test_jsonld import SCHEMA, VOCABULARY, local_loader, walk
 from tests.helpers import add_treatment, approval, decide, study
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+RFC_4287 = Path(__file__).resolve().parents[1] / "fixtures" / "atom" / "atom.rng"  # its README says how
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 EVIL = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "gopher"}
 PUBLIC = ["/", "/treatments/botox", "/feed.atom", "/sitemap.xml", "/robots.txt", "/widget.js"]
@@ -310,6 +312,16 @@ def test_the_feed_is_atom_1_0_element_by_element(app, client, reviewer, catalogu
     newest = entries[0]
     assert newest.find(f"{ATOM}title").text == "Platelet-rich plasma: Not offered"
     assert newest.find(f"{ATOM}summary").text == "The clinic decided: not_approved."
+
+
+def test_the_feed_is_valid_against_rfc_4287s_relax_ng_grammar(client, admin, catalogue):
+    justification = "The board accepts this on the strength of the clinic's own audited outcomes."
+    decide(client, admin, "prp", "approved", override_justification=justification)
+    grammar = etree.RelaxNG(etree.parse(str(RFC_4287)))
+    feed = etree.fromstring(client.get("/feed.atom").get_data())
+    assert grammar.validate(feed), grammar.error_log
+    feed.remove(feed.find(f"{ATOM}id"))  # and the grammar does refuse an invalid feed
+    assert not grammar.validate(feed)
 
 
 def test_feed_ids_are_stable_and_new_decisions_come_first(client, reviewer, catalogue):
