@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app api
 
 .DEFAULT_GOAL := help
-.PHONY: help run fake-square fake-cliniko test test-unit lint format spec spec-check migrate seed keys
+.PHONY: help run fake-square fake-cliniko test test-unit lint format spec spec-check migrate seed keys screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,11 +21,13 @@ $(BIN)/.installed: pyproject.toml
 # The webhook and connector workers run beside gunicorn; when gunicorn exits they get SIGTERM and end
 # after their pass. Connectors' credentials are encrypted with a key kept in instance/secret-keys,
 # made on first run (production sets TPA_SECRET_KEYS itself; README "Configuration").
+# The public pages' URLs default to this server itself (production sets TPA_PUBLIC_BASE_URL: required).
+run: export TPA_PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), run the workers
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
 	@test -s instance/secret-keys || (umask 077 && $(FLASK) connectors new-key > instance/secret-keys)
-	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs, public pages: $$TPA_PUBLIC_BASE_URL/)"
 	export TPA_SECRET_KEYS="$${TPA_SECRET_KEYS:-$$(cat instance/secret-keys)}"; \
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	$(FLASK) connectors run & connectors=$$!; \
@@ -59,6 +61,9 @@ format: $(BIN)/.installed ## Format the code
 
 spec: $(BIN)/.installed ## Rewrite openapi.yaml from the code
 	$(FLASK) openapi write --format=yaml openapi.yaml
+
+screenshots: $(BIN)/.installed ## Take the README's pictures of the public pages and widget (docs/screenshots/)
+	$(BIN)/python tools/screenshots.py
 
 migrate: $(BIN)/.installed ## Apply migrations to the configured database
 	$(FLASK) db upgrade

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, context, db, errors, observability, ratelimit, readcache
 from api import connectors as connectors_module
-from api.config import Config, env_overrides
+from api.config import Config, env_overrides, public_base_url, public_stylesheet_url
 from api.http import BoundedBody, Request
 from api.idempotency import service as idempotency
 from api.smorest import Api
@@ -32,6 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # A server needs the public base URL; `flask` commands (which publish no URL) and tests may go without.
+    serving = not (app.testing or click.get_current_context(silent=True))
+    app.config["PUBLIC_BASE_URL"] = public_base_url(app.config, required=serving)
+    app.config["PUBLIC_STYLESHEET_URL"] = public_stylesheet_url(app.config)
 
     db.init_app(app)
     context.init_app(app)  # the rule settings
@@ -56,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from api.treatments import routes as treatments
     from api.webhooks import cli as webhooks_cli
     from api.webhooks import routes as webhooks
+    from api.website import routes as website
 
     for blueprint in (
         treatments.blp,
@@ -69,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(website.blp)
     booking.init_app(app)
     readcache.init_app(app)  # after every route: it serves those declared @cacheable
     _enable_cors(app)

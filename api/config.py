@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Config:
@@ -34,6 +36,15 @@ class Config:
     BOOKING_CHECK_MAX_TREATMENTS = 100
 
     CLINIC_NAME = "The Clinic"
+
+    # Where the public pages are reached (README "For the clinic's website"): the one source of every
+    # public URL (canonical links, OpenGraph, sitemap, feed, JSON-LD), never a request's Host header.
+    # A server refuses to start without it (`public_base_url`); `make run` sets it to itself.
+    PUBLIC_BASE_URL: str | None = None
+    # One stylesheet the clinic supplies, linked after the pages' own and allowed by their CSP.
+    PUBLIC_STYLESHEET_URL: str | None = None
+    # How long the <treatment-status> widget waits for the API before its neutral fallback.
+    WIDGET_TIMEOUT_MS = 3000
 
     # Database connection bounds: a request never waits longer than these for the database.
     DATABASE_CONNECT_TIMEOUT = 3  # seconds
@@ -124,6 +135,40 @@ class Config:
         },
         "servers": [{"url": "/", "description": "This server"}],
     }
+
+
+class ConfigError(RuntimeError):
+    """A setting missing or malformed: raised by `create_app`, so a server fails at start."""
+
+
+def public_base_url(config: Mapping[str, Any], *, required: bool) -> str | None:
+    """`PUBLIC_BASE_URL` checked and without a trailing slash: an absolute http(s) URL with no query
+    or fragment. Missing, it is an error when `required` (a server), else None."""
+    value = (config.get("PUBLIC_BASE_URL") or "").strip()
+    if not value:
+        if required:
+            raise ConfigError(
+                "TPA_PUBLIC_BASE_URL is required: where the public pages are reached, e.g. "
+                "https://www.clinic.example (every public URL is built from it, never from a request)."
+            )
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"TPA_PUBLIC_BASE_URL must be an absolute http(s) URL without query or fragment, not {value!r}."
+        )
+    return value.rstrip("/")
+
+
+def public_stylesheet_url(config: Mapping[str, Any]) -> str | None:
+    """`PUBLIC_STYLESHEET_URL` checked: an absolute http(s) URL that can stand in a CSP source list."""
+    value = (config.get("PUBLIC_STYLESHEET_URL") or "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or any(c in value for c in " ;,'\"\\"):
+        raise ConfigError(f"TPA_PUBLIC_STYLESHEET_URL must be an absolute http(s) URL, not {value!r}.")
+    return value
 
 
 def env_overrides(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:

@@ -129,7 +129,8 @@ def init_app(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         headers = response.headers
         for name, value in static_headers:
-            headers[name] = value
+            if name != "Content-Security-Policy" or name not in headers:  # a view may set a stricter one
+                headers[name] = value
         headers["X-Request-ID"] = request_id()
         if app.config["LOG_REQUESTS"]:
             write_access_line(

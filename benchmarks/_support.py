@@ -148,6 +148,7 @@ def run(cmd: Sequence[str], env: dict[str, str] | None = None, timeout: float = 
 def app_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPA_") and k != "DATABASE_URL"}
     env["DATABASE_URL"] = database_url
+    env["TPA_PUBLIC_BASE_URL"] = "http://127.0.0.1"  # a server needs one; benchmarks publish no page
     env.update(extra)
     return env
 

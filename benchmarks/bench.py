@@ -90,7 +90,7 @@ def fill_catalogue(url: str, total: int) -> int:
     from api.treatments import service
     from api.treatments.models import Treatment
 
-    app = create_app({"DATABASE_URL": url})
+    app = create_app({"DATABASE_URL": url, "PUBLIC_BASE_URL": "http://127.0.0.1"})
     try:
         with app.app_context():
             session = get_session()

@@ -292,7 +292,8 @@ def explain_requests(database: s.Database, metrics: list[Metric], out: list[str]
     from api import create_app
     from api.db import get_engine
 
-    app = create_app({"DATABASE_URL": database.url, "LOG_REQUESTS": False, "RATELIMIT_ENABLED": False})
+    app = create_app({"DATABASE_URL": database.url, "PUBLIC_BASE_URL": "http://127.0.0.1",
+                      "LOG_REQUESTS": False, "RATELIMIT_ENABLED": False})  # fmt: skip
     client = app.test_client()
     findings: list[str] = []
     conn = database.dbapi_connect()

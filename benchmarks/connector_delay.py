@@ -52,7 +52,7 @@ def prepare(url: str) -> tuple[str, str]:
     from tests.helpers import approval, study
 
     command.upgrade(alembic_config(url), "head")
-    app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False})
+    app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False, "PUBLIC_BASE_URL": "http://127.0.0.1"})
     try:
         with app.app_context():
             data = {"slug": SLUG, "name": "Connector probe", "category": "skin_procedure",

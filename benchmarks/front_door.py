@@ -59,7 +59,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tpa-front-") as folder:
         url = f"sqlite:///{folder}/bench.db"
         command.upgrade(alembic_config(url), "head")
-        app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False})
+        app = create_app({"DATABASE_URL": url, "PUBLIC_BASE_URL": "http://127.0.0.1", "LOG_REQUESTS": False})
         with app.app_context():
             load_catalogue(get_session(), current_rules())
         app.extensions["db_engine"].dispose()

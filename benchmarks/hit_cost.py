@@ -56,7 +56,8 @@ def main() -> None:
     with fresh_database() as url:
         # An older tree's write lease is set to 0 (the key is ignored where it no longer exists).
         unlimited = "100000000/minute"
-        app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False, "CACHE_WRITE_LEASE_SECONDS": 0.0,
+        app = create_app({"DATABASE_URL": url, "PUBLIC_BASE_URL": "http://127.0.0.1",
+                          "LOG_REQUESTS": False, "CACHE_WRITE_LEASE_SECONDS": 0.0,
                           "RATE_LIMIT_PUBLIC": unlimited, "RATE_LIMIT_BOOKING": unlimited})  # fmt: skip
         with app.app_context():
             load_catalogue(get_session(), current_rules())

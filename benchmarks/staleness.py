@@ -62,7 +62,7 @@ def prepare(url: str) -> str:
     from api.treatments import service
 
     command.upgrade(alembic_config(url), "head")
-    app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False})
+    app = create_app({"DATABASE_URL": url, "PUBLIC_BASE_URL": "http://127.0.0.1", "LOG_REQUESTS": False})
     try:
         with app.app_context():
             data = {"slug": SLUG, "name": "Staleness probe", "category": "skin_procedure",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,10 @@ from api.seed import load_catalogue
 from tests.databases import fresh_database
 
 TEST_SECRET_KEY = "kQ5nT0m6d0bGyH1x9W3x0Jd6o7b4mX2Zc8rV1sL5pQk="
+# Every app the tests build, in this process or in a server they start, publishes its URLs here
+# (a server refuses to start without TPA_PUBLIC_BASE_URL; tests that need another pass their own).
+PUBLIC_BASE_URL = "https://clinic.test"
+os.environ["TPA_PUBLIC_BASE_URL"] = PUBLIC_BASE_URL
 
 
 @pytest.fixture(scope="session")

@@ -125,6 +125,7 @@ def gunicorn(
     env = os.environ | {"DATABASE_URL": database_url, "TPA_RATELIMIT_ENABLED": "false",
                         "TPA_LOG_REQUESTS": "false", "TPA_LOG_LEVEL": "CRITICAL"}  # fmt: skip
     env |= ({"TMPDIR": tmpdir} if tmpdir else {}) | {f"TPA_{name}": value for name, value in settings.items()}
+    env.setdefault("TPA_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # a server refuses to start without
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--no-control-socket", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "api:create_app()"],

@@ -70,15 +70,9 @@ def negotiate() -> str:
     return "jsonld" if best == "application/ld+json" else "json"
 
 
-def _cache_key() -> tuple[str, bytes, str, str | None]:
-    representation = g.get("representation", "json")
-    # JSON-LD names the page by its absolute URL: scheme and host are part of it.
-    return (
-        request.path,
-        request.query_string,
-        representation,
-        request.host_url if representation == "jsonld" else None,
-    )
+def _cache_key() -> tuple[str, bytes, str]:
+    # Nothing depends on the request's Host or scheme: public URLs come from PUBLIC_BASE_URL.
+    return request.path, request.query_string, g.get("representation", "json")
 
 
 def _fresh(entry: Entry) -> bool:

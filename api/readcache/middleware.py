@@ -2,10 +2,11 @@
 
 When Flask answers a cacheable GET from the read cache (`hooks`), this WSGI middleware records
 the response's headers, minus the per-request ones (`PER_REQUEST`), under the request's shape:
-path, query string, `Accept`, `Origin`, `Host` and scheme (all the answer depends on). A 200
-records the full answer, a 304 the not-modified one. The next request of that shape is answered
-from the recording while the version is unchanged: a memory read for the version, a rate-limit
-count, the stored bytes or a 304, a request id and the access line. No request context, no
+path, query string, `Accept` and `Origin` (all the answer depends on: public URLs come from
+`PUBLIC_BASE_URL`, never from `Host`). A 200 records the full answer, a 304 the not-modified one.
+The next request of that shape is answered from the recording while the version is unchanged: a
+memory read for the version, a rate-limit count, the stored bytes or a 304, a request id and the
+access line. No request context, no
 routing, no hooks: about a fifth of what Flask spends on the same answer.
 
 A feature can answer its own POSTs here too (`ReadPath.answer_before_flask`): the booking
@@ -92,8 +93,7 @@ class FastPath:
     def _read(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         shape = ("replay", environ.get("PATH_INFO"), environ.get("QUERY_STRING"),
-                 environ.get("HTTP_ACCEPT"), environ.get("HTTP_ORIGIN"),
-                 environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"))  # fmt: skip
+                 environ.get("HTTP_ACCEPT"), environ.get("HTTP_ORIGIN"))  # fmt: skip
         version, replay = self._current(shape)
         if version is None:
             return self.wsgi_app(environ, start_response)  # nothing recorded now would be replayed

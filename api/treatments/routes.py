@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 
 from api.api_keys.auth import current_actor
@@ -39,6 +39,7 @@ from api.treatments.schemas import (
     TreatmentQueryArgsSchema,
     TreatmentSchema,
 )
+from api.website.urls import public_urls
 
 blp = Blueprint(
     "treatments",
@@ -159,7 +160,9 @@ class TreatmentBySlug(MethodView):
             view = views.detail_view(session, treatment, rules) | {
                 "studies": views.counted_studies(treatment)
             }
-            body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], request.base_url)
+            # The page it describes, at the configured public URL: never the request's Host.
+            url = public_urls().treatment(treatment.slug)
+            body = treatment_jsonld(view, current_app.config["CLINIC_NAME"], url)
             headers = {"Last-Modified": http_date(treatment.updated_at)}
             return json_response(body, headers=headers, mimetype="application/ld+json")
         return _treatment_response(treatment)

@@ -446,6 +446,13 @@ class JsonLdSchema(ResponseSchema):
 
     context = fields.String(data_key="@context", metadata={"example": "https://schema.org"})
     type = fields.String(data_key="@type", metadata={"example": "MedicalWebPage"})
+    url = fields.String(
+        metadata={
+            "description": "The treatment's public page, built from the configured public base URL "
+            "(`TPA_PUBLIC_BASE_URL`), never from the request",
+            "example": "https://www.clinic.example/treatments/exosomes",
+        }
+    )
     mainEntity = fields.Dict()  # noqa: N815 (schema.org's name)
 
 

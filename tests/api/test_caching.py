@@ -176,4 +176,5 @@ def test_the_cacheable_routes_are_exactly_the_public_reads(app):
         "treatments.Treatments", "treatments.TreatmentBySlug", "treatments.TreatmentDecisions",
         "treatments.TreatmentStudies", "treatments.TreatmentStudyById", "treatments.TreatmentRegulatory",
         "treatments.TreatmentRegulatoryById", "changes.Changes", "reviews.TreatmentReviews",
+        "website.index", "website.treatment", "website.feed", "website.sitemap",
     }  # fmt: skip

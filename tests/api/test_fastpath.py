@@ -24,6 +24,10 @@ READS = [
     ("/v1/treatments/botox/regulatory", {}),
     ("/v1/treatments/botox/decisions", {}),
     ("/v1/changes?after=0&limit=10", {}),
+    ("/", {"Accept": "text/html"}),
+    ("/treatments/botox", {"Accept": "text/html"}),
+    ("/feed.atom", {}),
+    ("/sitemap.xml", {}),
 ]
 
 
@@ -246,15 +250,18 @@ def test_a_restore_through_the_cli_is_seen_by_the_running_workers(app, catalogue
     assert eventually(lambda: client.get("/v1/treatments").get_json()["total"], 2) == 2
 
 
-@pytest.mark.parametrize("host", ["clinic.example", "www.clinic.example"])
-def test_json_ld_names_the_host_it_was_asked_on(make_app, catalogue, host):
-    client = make_app().test_client()
-    client.get("/v1/treatments/botox", headers={"Accept": "application/ld+json", "Host": "other.example"})
+@pytest.mark.parametrize("host", ["clinic.example", "evil.example"])
+def test_json_ld_names_the_configured_public_url_whatever_the_host(make_app, catalogue, host):
+    """Public URLs come from PUBLIC_BASE_URL: a forged Host is neither echoed nor cached apart."""
+    app = make_app()
+    client = app.test_client()
     answers = [
         client.get("/v1/treatments/botox", headers={"Accept": "application/ld+json", "Host": host})
         for _ in range(2)
     ]
-    assert [a.get_json()["url"] for a in answers] == [f"http://{host}/v1/treatments/botox"] * 2
+    url = app.config["PUBLIC_BASE_URL"] + "/treatments/botox"
+    assert [a.get_json()["url"] for a in answers] == [url] * 2
+    assert all(host.encode() not in a.get_data() for a in answers)
 
 
 def test_while_the_worker_cannot_vouch_for_its_version_every_read_goes_to_flask(

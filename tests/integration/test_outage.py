@@ -50,7 +50,9 @@ APPROVED = "outage-approved"
 # Routes that never touch the database: they must keep answering 200 during an outage.
 STATIC_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                     "docs_assets.swagger_ui_asset", "docs_assets.docs_static", "docs_assets.favicon",
-                    "health.Live"}  # fmt: skip
+                    "health.Live", "website.static", "website.widget", "website.robots"}  # fmt: skip
+# The public pages answer people with an HTML page; the same 503, Retry-After and wording.
+WEBSITE_PAGES = {"page index", "page treatment", "page feed", "page sitemap"}
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -259,6 +261,10 @@ def calls(w: World) -> list[Call]:
         Call("connector notifications", "GET", f"{c}/notifications", headers=a),
         Call("booking notification", "POST", f"{c}/events", json={"event_id": "evt-outage"}),
         Call("ready", "GET", "/health/ready"),
+        Call("page index", "GET", "/"),
+        Call("page treatment", "GET", f"/treatments/{w.slug}"),
+        Call("page feed", "GET", "/feed.atom"),
+        Call("page sitemap", "GET", "/sitemap.xml"),
     ]  # fmt: skip
 
 
@@ -330,20 +336,25 @@ def test_every_endpoint_answers_503_in_bounded_time_and_the_same_app_recovers(
     live, live_seconds = Call("live", "GET", "/health/live").send(outage_app)
     spec, _ = Call("openapi", "GET", "/v1/openapi.json").send(outage_app)
     docs, _ = Call("docs", "GET", "/docs").send(outage_app)
+    widget, _ = Call("widget", "GET", "/widget.js").send(outage_app)  # so the widget shows its fallback
     during = table_counts(direct)
     proxy.up()
 
     report(f"database {mode}", [(c.name, r.status_code, s) for c, r, s in answers])
     for call, response, seconds in answers:
         assert response.status_code == 503, (call, response.status_code, response.get_data(as_text=True))
-        assert response.mimetype == "application/problem+json", call
-        problem = response.get_json()
-        assert problem["status"] == 503 and problem["type"] == "/problems/service-unavailable", call
+        if call.name in WEBSITE_PAGES:
+            assert response.mimetype == "text/html", call
+            assert "The database cannot be reached" in response.get_data(as_text=True), call
+        else:
+            assert response.mimetype == "application/problem+json", call
+            problem = response.get_json()
+            assert problem["status"] == 503 and problem["type"] == "/problems/service-unavailable", call
         assert int(response.headers["Retry-After"]) > 0, call
         assert seconds < BOUND, (call, seconds)
         assert b'"bookable"' not in response.get_data(), call  # never a yes, nor a no
     assert live.status_code == 200 and live_seconds < 1.0  # the process is alive: do not restart it
-    assert spec.status_code == 200 and docs.status_code == 200
+    assert spec.status_code == 200 and docs.status_code == 200 and widget.status_code == 200
     assert during == before  # no write got through
 
     # The same app object, without a restart, serves again as soon as the database is back.

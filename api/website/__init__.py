@@ -1,0 +1,1 @@
+"""The clinic's website kit: public position pages, the <treatment-status> widget, feed and sitemap"""
