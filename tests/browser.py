@@ -4,8 +4,9 @@ Playwright's own browser download is not available here, so the tests launch the
 (`apt-get install -y chromium`; `.ci/run` installs it). Without it the browser tests are skipped,
 unless `REQUIRE_BROWSER` is set (CI sets it), when they fail instead.
 
-Use: `from tests.browser import browser, page  # noqa: F401` in a test module or conftest, then ask for
-`page` (a fresh context per test) or `browser`.
+The fixtures are registered once, for the whole suite, by `tests/conftest.py` (`pytest_plugins`):
+ask for `page` (a fresh context per test) or `browser`. Never import them into a module: a second
+definition would start a second Playwright in the same thread, which Playwright's sync API refuses.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from api.models import Base
 from api.seed import load_catalogue
 from tests.databases import fresh_database
 
+pytest_plugins = ["tests.browser"]  # the browser tests' fixtures, defined once for the suite
+
 TEST_SECRET_KEY = "kQ5nT0m6d0bGyH1x9W3x0Jd6o7b4mX2Zc8rV1sL5pQk="
 # Every app the tests build, in this process or in a server they start, publishes its URLs here
 # (a server refuses to start without TPA_PUBLIC_BASE_URL; tests that need another pass their own).

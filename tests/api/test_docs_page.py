@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.browser import browser, page  # noqa: F401
 from tests.helpers import serving
 
 

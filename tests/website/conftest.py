@@ -1,3 +1,1 @@
 """The shared Playwright fixtures (tests/browser.py) for the website kit's browser tests"""
-
-from tests.browser import browser, page  # noqa: F401
