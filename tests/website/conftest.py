@@ -1,1 +1,0 @@
-"""The shared Playwright fixtures (tests/browser.py) for the website kit's browser tests"""
