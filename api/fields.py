@@ -28,6 +28,13 @@ HTTP_URL_PATTERN = r"^https?://" + _URL_HOST + _URL_REST
 HTTPS_URL_PATTERN = r"^https://" + _URL_HOST + _URL_REST
 
 
+# Another system's address as it may be configured (webhook receivers, booking systems): https with a
+# DNS host name, or plain http to a loopback host (accepted only where a development setting allows
+# it: the services decide). The document promises the https form.
+_LOOPBACK_HOST = r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?"
+LOOPBACK_HTTP_URL_PATTERN = rf"^http://{_LOOPBACK_HOST}(?:/|[/?#]{VISIBLE}+)?$"
+
+
 class Pattern(validate.Regexp):
     """A regular expression the whole value must match, as JSON Schema reads an anchored `pattern`.
 
@@ -186,3 +193,6 @@ class Cursor(fields.String):
             return decode_cursor(text)
         except ValueError as error:
             raise ValidationError("Not a cursor from this API: use a response's `next_cursor`.") from error
+
+
+OUTBOUND_URL = Pattern(f"(?:{HTTPS_URL_PATTERN})|(?:{LOOPBACK_HTTP_URL_PATTERN})", error="Not a valid URL.")

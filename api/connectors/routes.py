@@ -25,7 +25,7 @@ from api.connectors.vault import Vault
 from api.db import get_session
 from api.http import ETAG_HEADER, IF_MATCH_PARAMETER, if_match, json_response
 from api.readcache import uncacheable
-from api.smorest import Blueprint, require_json_body
+from api.smorest import Blueprint, link, require_json_body
 
 blp = Blueprint(
     "connectors", __name__, url_prefix="/v1/connectors",
@@ -33,6 +33,24 @@ blp = Blueprint(
 )  # fmt: skip
 
 CONNECTOR_ID = "<int(max=2147483647):connector_id>"
+
+# OpenAPI links (for clients and the stateful contract fuzzing): a new connector → its operations.
+CONNECTOR = "/v1/connectors/{connector_id}"
+_CREATED = {"connector_id": "$response.body#/id"}
+_ETAG = {"header.If-Match": "$response.header.ETag"}
+CREATED_LINKS = {
+    201: {
+        "links": {
+            "GetConnector": link(CONNECTOR, "get", _CREATED, "Read the connector and its status"),
+            "UpdateConnector": link(CONNECTOR, "patch", _CREATED | _ETAG, "Update it, with this ETag"),
+            "DeleteConnector": link(CONNECTOR, "delete", _CREATED | _ETAG, "Delete it, with this ETag"),
+            "SyncConnector": link(CONNECTOR + "/sync", "post", _CREATED, "Ask for a full pass"),
+            "ListCalls": link(CONNECTOR + "/calls", "get", _CREATED, "Its recent calls"),
+            "ListNotifications": link(CONNECTOR + "/notifications", "get", _CREATED, "Its notifications"),
+            "Notify": link(CONNECTOR + "/events", "post", _CREATED, "Send it a booking notification"),
+        }
+    }
+}
 OPTIONAL_IF_MATCH = IF_MATCH_PARAMETER | {"required": False}
 SCHEMA, STATUS = ConnectorSchema(), ConnectorStatusSchema()
 SIGNATURE_PARAMETER = {
@@ -80,6 +98,7 @@ class Connectors(MethodView):
     @blp.arguments(ConnectorCreateSchema)
     @blp.response(201, ConnectorSchema, headers=ETAG_HEADER)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="TPA_SECRET_KEYS is not set")
+    @blp.doc(responses=CREATED_LINKS)
     def post(self, data: dict[str, Any]) -> Response:
         """Connect a booking system
 

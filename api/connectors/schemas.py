@@ -6,11 +6,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.connectors.registry import SYSTEMS
-from api.fields import StrictBoolean, Text
+from api.fields import HTTPS_URL_PATTERN, OUTBOUND_URL, StrictBoolean, Text
 from api.smorest import ResponseSchema
 
 SYSTEM_NAMES = sorted(SYSTEMS)
 _URL_DOC = {
+    "pattern": HTTPS_URL_PATTERN,
     "description": "The booking system's API address: https; the vendor's production address when "
     "left out. Plain http only to a loopback host where TPA_CONNECTORS_ALLOW_LOOPBACK_HTTP allows it "
     "(development).",
@@ -47,8 +48,9 @@ class GuardSchema(ma.Schema):
                   "Console. Encrypted at rest; never shown again."},
     )  # fmt: skip
     notification_url = Text(
-        2000, min_length=1, required=True,
-        metadata={"description": "The notification URL exactly as configured in Square (Square signs it "
+        2000, min_length=1, required=True, validate=[OUTBOUND_URL],
+        metadata={"pattern": HTTPS_URL_PATTERN,
+                  "description": "The notification URL exactly as configured in Square (Square signs it "
                   "with the body): this API's `/v1/connectors/{id}/events` as the internet reaches it",
                   "example": "https://policy.clinic.example/v1/connectors/1/events"},
     )  # fmt: skip
@@ -123,7 +125,7 @@ class ConnectorCreateSchema(ma.Schema):
         required=True, validate=validate.OneOf(SYSTEM_NAMES), metadata={"example": "square"}
     )
     name = Text(200, min_length=1, required=True, metadata={"example": "Square, main site"})
-    base_url = Text(2000, metadata=_URL_DOC)
+    base_url = Text(2000, validate=[OUTBOUND_URL], metadata=_URL_DOC)
     active = StrictBoolean(load_default=True)
     credentials = Credentials(required=True)
     guard = fields.Nested(GuardSchema, allow_none=True, load_default=None)
@@ -155,7 +157,7 @@ class ConnectorSchema(ResponseSchema):
 
 class ConnectorPatchSchema(ma.Schema):
     name = Text(200, min_length=1)
-    base_url = Text(2000, metadata=_URL_DOC)
+    base_url = Text(2000, validate=[OUTBOUND_URL], metadata=_URL_DOC)
     active = StrictBoolean(
         metadata={"description": "An inactive connector changes nothing in the booking system"}
     )

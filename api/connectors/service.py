@@ -28,7 +28,7 @@ from api.connectors.plan import SWITCH_TO, Move, Plan, Step, Wanted, plan
 from api.connectors.registry import SYSTEMS, open_system
 from api.connectors.vault import Vault, VaultError
 from api.db import utcnow
-from api.errors import DomainError, InvalidInput, NotFound
+from api.errors import InvalidInput, NotFound, ServiceUnavailable
 from api.preconditions import check_if_match
 from api.treatments.models import ExternalId, Treatment
 
@@ -42,8 +42,11 @@ class ConnectorNotFound(NotFound):
         super().__init__(f"No connector has the id {connector_id}.")
 
 
-class SecretsNotConfigured(DomainError):
-    status, slug, title = 503, "connectors-not-configured", "Connectors not configured"
+class SecretsNotConfigured(ServiceUnavailable):
+    slug, title = "connectors-not-configured", "Connectors not configured"
+
+    def __init__(self, detail: str):
+        super().__init__(detail, retry_after=3600)  # until an operator sets TPA_SECRET_KEYS
 
 
 # --- configuration ---------------------------------------------------------------------------

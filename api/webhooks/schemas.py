@@ -8,15 +8,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.changes.service import EVENT_TYPES
-from api.fields import HTTPS_URL_PATTERN, VISIBLE, Pattern, StrictBoolean, Text
+from api.fields import HTTPS_URL_PATTERN, OUTBOUND_URL, StrictBoolean, Text
 from api.smorest import ResponseSchema
 from api.webhooks.models import DeliveryState
 
-# The document promises https URLs with a DNS name (HTTPS_URL_PATTERN); plain http to a loopback
-# host is accepted too, where configured for development (the service decides).
-_LOOPBACK_HOST = r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?"
-_LOOPBACK_HTTP = rf"^http://{_LOOPBACK_HOST}(?:/|[/?#]{VISIBLE}+)?$"
-URL = Pattern(f"(?:{HTTPS_URL_PATTERN})|(?:{_LOOPBACK_HTTP})", error="Not a valid URL.")
+URL = OUTBOUND_URL  # https, or http to a loopback host where configured (api.fields)
 
 
 def _unique(values: list[str]) -> None:

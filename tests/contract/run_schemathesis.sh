@@ -89,6 +89,8 @@ DATABASE_URL="$("$BIN/python" -c 'import sys; from sqlalchemy.engine import make
 print(make_url(sys.argv[1]).set(database=sys.argv[2]).render_as_string(hide_password=False))' \
     "$SERVER_URL" "$DB_NAME")"
 export TPA_LOG_REQUESTS=false TPA_RATELIMIT_ENABLED=false  # fuzzing is not abuse: no rate limits
+TPA_SECRET_KEYS="$("$BIN/flask" --app api connectors new-key)"  # connectors encrypt their credentials
+export TPA_SECRET_KEYS
 export HYPOTHESIS_STORAGE_DIRECTORY="$WORK_DIR/hypothesis"  # nothing left in the tree
 
 setup() {  # a setup step, its output kept in setup.log and shown only if it fails
