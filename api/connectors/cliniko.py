@@ -11,6 +11,7 @@ can be overwritten. Cliniko has no webhooks: drift is found by the connector's t
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from urllib.parse import quote
 from api.connectors.base import ConnectorError, Http, error_detail
 
 PER_PAGE = 100
+SHARD_SUFFIX = "-[a-z0-9]*[a-z][a-z0-9]*$"
 MAX_PAGES = 100  # 10,000 appointment types: far more than any clinic has
 
 
@@ -25,6 +27,13 @@ class Cliniko:
     system: ClassVar[str] = "cliniko"
     title: ClassVar[str] = "Cliniko"
     credential_fields: ClassVar[tuple[str, ...]] = ("api_key", "user_agent")
+    # For the OpenAPI document: without a base_url, the key must name its shard (`shard`).
+    create_rules: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": ["base_url"]},
+            {"properties": {"credentials": {"properties": {"api_key": {"pattern": SHARD_SUFFIX}}}}},
+        ]
+    }
 
     def __init__(self, http: Http):
         self.http = http
@@ -68,10 +77,9 @@ class Cliniko:
 
 def shard(api_key: str) -> str:
     """The shard a Cliniko API key belongs to: its suffix after the last `-` (`au1`, `uk1`, ...)."""
-    _, dash, suffix = api_key.rpartition("-")
-    if not (dash and suffix.isalnum() and suffix.islower()):
+    if not re.search(SHARD_SUFFIX, api_key):
         raise ValueError("The API key has no shard suffix (such as -au1); give the base_url instead.")
-    return suffix
+    return api_key.rpartition("-")[2]
 
 
 def _detail(body: Any) -> str:

@@ -123,6 +123,9 @@ class ConnectorById(MethodView):
     @blp.arguments(ConnectorPatchSchema)
     @blp.response(200, ConnectorSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(
+        409, response="CONFLICT", description="Credentials or a guard this connector's system cannot take"
+    )
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED")
     def patch(self, data: dict[str, Any], connector_id: int) -> Response:

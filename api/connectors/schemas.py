@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -25,16 +27,32 @@ _CREDENTIALS_DOC = {
 }
 
 
+def credentials_of(system: str) -> dict[str, Any]:
+    """A system's credentials in JSON Schema: its fields, every one required, no other."""
+    names = SYSTEMS[system].credential_fields
+    return {
+        "type": "object", "required": list(names), "additionalProperties": False,
+        "properties": {name: {"type": "string", "minLength": 1, "maxLength": 4000} for name in names},
+    }  # fmt: skip
+
+
+def _one_systems_fields(given: dict[str, Any]) -> None:
+    if not any(set(given) == set(SYSTEMS[name].credential_fields) for name in SYSTEM_NAMES):
+        shapes = "; ".join(f"{name}: {', '.join(SYSTEMS[name].credential_fields)}" for name in SYSTEM_NAMES)
+        raise ma.ValidationError(f"Give exactly one booking system's credential fields ({shapes}).")
+
+
 class Credentials(fields.Dict):
-    """The system's credential fields, all strings; which ones each system needs, the service checks."""
+    """The system's credential fields, all strings; which ones each system needs, the service checks
+    (and the document says: one shape per system)."""
 
     def __init__(self, **kwargs: object):
         super().__init__(
             keys=fields.String(validate=validate.Length(max=100)),
             values=fields.String(validate=validate.Length(min=1, max=4000)),
-            validate=validate.Length(min=1, max=10),
+            validate=[validate.Length(min=1, max=10), _one_systems_fields],
             load_only=True,
-            metadata=_CREDENTIALS_DOC,
+            metadata=_CREDENTIALS_DOC | {"oneOf": [credentials_of(name) for name in SYSTEM_NAMES]},
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -120,6 +138,16 @@ class ConnectorStatusSchema(ResponseSchema):
 
 class ConnectorCreateSchema(ma.Schema):
     """A new connector, as written."""
+
+    # Which credentials, and whether a guard, go with which system (the service checks the same).
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {"properties": {"system": {"const": name}, "credentials": credentials_of(name)}
+             | ({} if getattr(SYSTEMS[name], "guards_bookings", False) else {"guard": {"type": "null"}})}
+            | getattr(SYSTEMS[name], "create_rules", {})
+            for name in SYSTEM_NAMES
+        ]
+    }  # fmt: skip
 
     system = fields.String(
         required=True, validate=validate.OneOf(SYSTEM_NAMES), metadata={"example": "square"}

@@ -28,7 +28,7 @@ from api.connectors.plan import SWITCH_TO, Move, Plan, Step, Wanted, plan
 from api.connectors.registry import SYSTEMS, open_system
 from api.connectors.vault import Vault, VaultError
 from api.db import utcnow
-from api.errors import InvalidInput, NotFound, ServiceUnavailable
+from api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from api.preconditions import check_if_match
 from api.treatments.models import ExternalId, Treatment
 
@@ -108,16 +108,20 @@ def update_connector(
     check_if_match(if_match, connector_etag(connector))
     if "name" in data:
         connector.name = data["name"]
-    if "credentials" in data:
-        fields = SYSTEMS[connector.system].credential_fields
-        connector.credentials = _seal(vault, _credentials(fields, data["credentials"]))
     if "base_url" in data:
         _check_url(data["base_url"], allow_loopback_http)
         connector.base_url = data["base_url"]
     if "active" in data:
         connector.active = data["active"]
-    if "guard" in data:
-        _set_guard(connector, data["guard"], vault)
+    try:  # a body fine in itself that does not fit the stored connector's system: 409, not 422
+        if "credentials" in data:
+            fields = SYSTEMS[connector.system].credential_fields
+            connector.credentials = _seal(vault, _credentials(fields, data["credentials"]))
+        if "guard" in data:
+            _set_guard(connector, data["guard"], vault)
+    except InvalidInput as error:
+        detail = f"{error.detail} (this is a {connector.system} connector)"
+        raise Conflict(detail, errors=error.extra["errors"]) from None
     session.execute(
         update(ConnectorState)
         .where(ConnectorState.connector_id == connector_id)
@@ -170,10 +174,11 @@ def rotate_keys(session: Session, vault: Vault) -> int:
 
 
 def _credentials(fields: tuple[str, ...], given: dict[str, Any]) -> dict[str, str]:
+    """The system's credential fields from `given`; InvalidInput names what is missing or unknown."""
     errors = [
         {"location": "json", "field": f"credentials.{name}", "message": "Missing data for required field."}
         for name in fields
-        if not isinstance(given.get(name), str) or not given[name].strip()
+        if not isinstance(given.get(name), str) or not given[name]
     ]
     errors += [
         {"location": "json", "field": f"credentials.{name}", "message": "Unknown field."}

@@ -144,6 +144,10 @@ def test_guard_mode_is_for_square_and_needs_its_fields(client, admin, square):
                "credentials": {"api_key": "k-uk1", "user_agent": "A (a@b.example)"}}  # fmt: skip
     bad = client.post("/v1/connectors", json=cliniko | {"guard": guard}, headers=admin)
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "guard"
+    created = client.post("/v1/connectors", json=cliniko, headers=admin)
+    stored = client.patch(f"/v1/connectors/{created.get_json()['id']}", json={"guard": guard},
+                          headers=admin | {"If-Match": created.headers["ETag"]})  # fmt: skip
+    assert stored.status_code == 409  # a fine body that the stored Cliniko connector cannot take
     square_ = {"system": "square", "name": "S", "credentials": {"access_token": "t"}}
     missing = client.post("/v1/connectors", json=square_ | {"guard": {"notification_url": "https://x.example/e"}},
                           headers=admin)  # fmt: skip
