@@ -20,9 +20,11 @@ $(BIN)/.installed: pyproject.toml
 
 # The webhook worker runs beside gunicorn; when gunicorn exits it gets SIGTERM and ends after its pass.
 run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), deliver webhooks
+	@mkdir -p instance && test -s instance/secret_key || \
+		(umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > instance/secret_key)
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
-	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs, staff console: /console)"
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, context, db, errors, observability, ratelimit, readcache
-from api.config import Config, env_overrides
+from api.config import Config, check_required, env_overrides
 from api.http import BoundedBody
 from api.idempotency import service as idempotency
 from api.smorest import Api
@@ -29,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
+    _secret_key(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     db.init_app(app)
@@ -65,6 +68,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    from api import console
+
+    console.init_app(app)
     booking.init_app(app)
     readcache.init_app(app)  # after every route: it serves those declared @cacheable
     _enable_cors(app)
@@ -72,11 +78,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
+    from api.staff import cli as staff_cli
+
+    staff_cli.init_app(app)
     app.wsgi_app = BoundedBody(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
+
+
+def _secret_key(app: Flask) -> None:
+    """SECRET_KEY (it signs the console's CSRF tokens) from the configuration; required in
+    production. On a developer's machine, `instance/secret_key` when there is one (`make run`
+    writes it), else a key for this process alone (the console then works with one worker)."""
+    if not app.config["SECRET_KEY"] and app.config["ENVIRONMENT"] != "production":
+        kept = Path(app.instance_path) / "secret_key"
+        if kept.is_file():
+            app.config["SECRET_KEY"] = kept.read_text().strip() or None
+    check_required(app.config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        if not app.config.get("TESTING"):
+            logging.getLogger(__name__).warning(
+                "SECRET_KEY is not set: a key for this process alone is used, so console forms fail "
+                "across workers. Set TPA_SECRET_KEY (make run keeps one in instance/secret_key)."
+            )
 
 
 def _enable_cors(app: Flask) -> None:

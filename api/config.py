@@ -6,6 +6,10 @@ import os
 from typing import Any
 
 
+class ConfigurationError(RuntimeError):
+    """A setting the app cannot start without (named in the message)."""
+
+
 class Config:
     """Defaults for every setting; `create_app` overlays `TPA_*` env vars and test mappings."""
 
@@ -95,6 +99,37 @@ class Config:
     WEBHOOKS_BATCH_SIZE = 100  # deliveries claimed at once (one per subscription per round)
     WEBHOOKS_MAX_PARALLEL = 8  # concurrent requests, each to a different subscription
 
+    # "production" makes the settings in REQUIRED_IN_PRODUCTION mandatory: the app refuses to
+    # start without them (`check_required`). Anything else is a developer's machine.
+    ENVIRONMENT = "development"
+    REQUIRED_IN_PRODUCTION = ("SECRET_KEY",)
+
+    # The staff console (api/console/, api/staff/; README "Staff console"). SECRET_KEY signs its
+    # CSRF tokens: every worker on every host needs the same one. In development, without one,
+    # `instance/secret_key` is used (`make run` writes it), else a key made for this process only.
+    SECRET_KEY: str | None = None
+    CONSOLE_BASE_URL = "http://127.0.0.1:8000"  # where sign-in links printed by the CLI point
+    CONSOLE_IDLE_MINUTES = 30  # a console session unused this long is ended
+    CONSOLE_SESSION_MAX_HOURS = 12  # and any console session this long after it began
+    CONSOLE_SIGN_IN_LINK_HOURS = 24  # a one-time sign-in link expires after this
+    CONSOLE_PASSWORD_MIN_LENGTH = 12
+    # Failed sign-ins per account and client address; over it, that account from that address
+    # waits (other people, and the same person elsewhere, are not locked out).
+    CONSOLE_SIGN_IN_LIMIT = "10/15 minutes"
+    # Flask's session is the console's server-side session (api/staff/sessions.py): its cookie
+    # holds only a random token, sent back only to /console.
+    SESSION_COOKIE_NAME = "tpa_console"
+    SESSION_COOKIE_PATH = "/console"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # CSRF (Flask-WTF) is checked by the console on its own forms; the API's JSON routes are
+    # key-authenticated and never read the session. Referrer-Policy is no-referrer everywhere, so
+    # the Referer check Flask-WTF makes under HTTPS would refuse every form: the token and
+    # SameSite=Lax cookies do the work.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_SSL_STRICT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None  # a token lives as long as its session
+
     API_TITLE = "Treatment Policy API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.1.0"
@@ -111,6 +146,17 @@ class Config:
         },
         "servers": [{"url": "/", "description": "This server"}],
     }
+
+
+def check_required(config: dict[str, Any]) -> None:
+    """In production, refuse to start without every setting REQUIRED_IN_PRODUCTION names."""
+    if config.get("ENVIRONMENT") != "production":
+        return
+    missing = [name for name in config["REQUIRED_IN_PRODUCTION"] if not config.get(name)]
+    if missing:
+        raise ConfigurationError(
+            f"Missing required settings in production: {', '.join('TPA_' + m for m in missing)}."
+        )
 
 
 def env_overrides(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from api.changes.models import ChangeEvent
 from api.db import Base
 from api.idempotency.models import IdempotencyRecord
 from api.reviews.models import Review
+from api.staff.models import SignInLink, StaffSession, StaffUser
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -17,6 +18,9 @@ __all__ = [
     "Decision",
     "IdempotencyRecord",
     "Review",
+    "SignInLink",
+    "StaffSession",
+    "StaffUser",
     "ExternalId",
     "RegulatoryStatus",
     "Study",
