@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,12 +97,9 @@ def _secret_key(app: Flask) -> None:
             app.config["SECRET_KEY"] = kept.read_text().strip() or None
     check_required(app.config)
     if not app.config["SECRET_KEY"]:
+        # Said once, by the console's first request (api.console.blueprint), not by every CLI command.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-        if not app.config.get("TESTING"):
-            logging.getLogger(__name__).warning(
-                "SECRET_KEY is not set: a key for this process alone is used, so console forms fail "
-                "across workers. Set TPA_SECRET_KEY (make run keeps one in instance/secret_key)."
-            )
+        app.config["SECRET_KEY_FOR_THIS_PROCESS_ONLY"] = True
 
 
 def _enable_cors(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from api.errors import DomainError
 from api.readcache import uncacheable
 from api.staff.service import actor_for
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 STAFF_ONLY = "staff only: each page is one signed-in person's"
 
@@ -26,6 +28,11 @@ blp = Blueprint("console", __name__, url_prefix="/console", template_folder="tem
 @blp.before_request
 def _check_csrf() -> None:
     """Every form the console accepts carries the CSRF token of the session that showed it."""
+    if current_app.config.pop("SECRET_KEY_FOR_THIS_PROCESS_ONLY", False) and not current_app.testing:
+        log.warning(
+            "SECRET_KEY is not set: a key for this process alone is used, so console forms fail "
+            "across workers. Set TPA_SECRET_KEY (make run keeps one in instance/secret_key)."
+        )
     current_app.extensions["csrf"].protect()
 
 
