@@ -9,8 +9,7 @@ def counts(app):
                         "(SELECT count(*) FROM audit_records)")[0]  # fmt: skip
 
 
-def test_a_dry_run_refused_by_the_gate_answers_like_the_real_request_and_writes_nothing(app, client, editor,
-                                                                                          reviewer):  # fmt: skip
+def test_a_refused_dry_run_answers_like_the_real_request_and_writes_nothing(app, client, editor, reviewer):
     slug = create_treatment(client, editor)["slug"]
     before = counts(app)
     dry = client.post(f"/v1/treatments/{slug}/decisions?dry_run=true", headers=reviewer,
@@ -26,8 +25,9 @@ def test_a_dry_run_refused_by_the_gate_answers_like_the_real_request_and_writes_
     assert counts(app) == before
 
 
-def test_a_dry_run_that_passes_answers_200_with_what_would_be_recorded_and_writes_nothing(app, client, editor,
-                                                                                            reviewer):  # fmt: skip
+def test_a_passing_dry_run_answers_200_with_what_would_be_recorded_and_writes_nothing(
+    app, client, editor, reviewer
+):
     slug = create_treatment(client, editor)["slug"]
     client.post(f"/v1/treatments/{slug}/studies", headers=editor, json=STRONG_RCT)
     client.post(f"/v1/treatments/{slug}/regulatory", headers=editor, json=FDA_APPROVAL)
@@ -44,8 +44,8 @@ def test_a_dry_run_that_passes_answers_200_with_what_would_be_recorded_and_write
 
 def test_a_dry_run_shows_what_an_admin_override_would_set_aside(client, editor, admin, reviewer):
     slug = create_treatment(client, editor)["slug"]
-    body = {"status": "approved", "reason": "Approved by the board.",
-            "override_justification": "The board approved it after a specialist panel review of the data."}  # fmt: skip
+    why = "The board approved it after a specialist panel review of the data."
+    body = {"status": "approved", "reason": "Approved by the board.", "override_justification": why}
     as_admin = client.post(f"/v1/treatments/{slug}/decisions?dry_run=true", headers=admin, json=body)
     assert as_admin.status_code == 200
     assert {u["code"] for u in as_admin.get_json()["overrides"]} == {"evidence_below_minimum",
