@@ -46,16 +46,19 @@ def _no_store(response: Response) -> Response:
 @blp.errorhandler(CSRFError)
 def _csrf_refused(error: CSRFError) -> tuple[str, int]:
     return render_template(
-        "console/error.html", title="Form expired", status=400,
+        "console/error.html",
+        title="Form expired",
+        status=400,
         detail="This form was not sent from a page of this console session (it may have expired, or you "
         "signed out meanwhile). Go back, reload the page and send it again.",
-    ), 400  # fmt: skip
+    ), 400
 
 
 @blp.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> tuple[str, int]:
-    return render_template("console/error.html", title=error.title, status=error.status,
-                           detail=error.detail), error.status  # fmt: skip
+    return render_template(
+        "console/error.html", title=error.title, status=error.status, detail=error.detail
+    ), error.status
 
 
 @blp.route("/static/<path:filename>")

@@ -37,8 +37,14 @@ def users() -> Any:
             errors, status = errors_by_field(error), error.status
         else:
             link, form = {"email": user.email, "url": _link(token), "why": "invited"}, {}
-    return render_template("console/users.html", people=accounts.list_users(db), form=form, errors=errors,
-                           link=link, roles=list(Role)), status  # fmt: skip
+    return render_template(
+        "console/users.html",
+        people=accounts.list_users(db),
+        form=form,
+        errors=errors,
+        link=link,
+        roles=list(Role),
+    ), status
 
 
 @blp.route("/people/<int(max=2147483647):user_id>/reset", methods=["POST"])
@@ -49,8 +55,9 @@ def reset_user(user_id: int) -> Any:
     user = _user(user_id)
     token = accounts.reset_user(db, user.email, staff_settings())
     link = {"email": user.email, "url": _link(token), "why": "reset"}
-    return render_template("console/users.html", people=accounts.list_users(db), form={}, errors={},
-                           link=link, roles=list(Role))  # fmt: skip
+    return render_template(
+        "console/users.html", people=accounts.list_users(db), form={}, errors={}, link=link, roles=list(Role)
+    )
 
 
 @blp.route("/people/<int(max=2147483647):user_id>/active", methods=["POST"])
@@ -60,8 +67,9 @@ def set_active(user_id: int) -> Any:
     db = get_session()
     user = _user(user_id)
     accounts.set_active(db, user.email, request.form.get("active") == "true")
-    return render_template("console/users.html", people=accounts.list_users(db), form={}, errors={},
-                           link=None, roles=list(Role))  # fmt: skip
+    return render_template(
+        "console/users.html", people=accounts.list_users(db), form={}, errors={}, link=None, roles=list(Role)
+    )
 
 
 def _user(user_id: int) -> Any:

@@ -39,15 +39,18 @@ def sign_in() -> Any:
     if wait:
         minutes = -(-wait // 60)
         return render_template(
-            "console/sign_in.html", email=email, next=target,
+            "console/sign_in.html",
+            email=email,
+            next=target,
             error=f"Too many failed sign-ins for this account from here. Try again in {minutes} "
             f"minute{'s' if minutes != 1 else ''}, or ask an admin to reset your account.",
-        ), 429  # fmt: skip
+        ), 429
     user = accounts.authenticate(get_session(), email, password)
     if user is None:
         attempts.note_failure(email, request.remote_addr)
-        return render_template("console/sign_in.html", email=email, next=target,
-                               error="The email or password is not right."), 401  # fmt: skip
+        return render_template(
+            "console/sign_in.html", email=email, next=target, error="The email or password is not right."
+        ), 401
     _start_session(user)
     return redirect(target or url_for("console.dashboard"))
 
@@ -62,11 +65,11 @@ def sign_in_link(token: str) -> Any:
     if request.method == "GET":
         return render_template("console/set_password.html", user=user, errors={})
     try:
-        user = accounts.use_link(db, token, request.form.get("password", ""), request.form.get("confirm", ""),
-                                 staff_settings())  # fmt: skip
+        user = accounts.use_link(
+            db, token, request.form.get("password", ""), request.form.get("confirm", ""), staff_settings()
+        )
     except InvalidInput as error:
-        return render_template("console/set_password.html", user=user,
-                               errors=errors_by_field(error)), 422  # fmt: skip
+        return render_template("console/set_password.html", user=user, errors=errors_by_field(error)), 422
     _start_session(user)
     flash("Your password is set; you are signed in.")
     return redirect(url_for("console.dashboard"))

@@ -169,16 +169,24 @@ def sign_out_everywhere(session: Session, user_id: int) -> int:
 
 def _new_link(session: Session, user: StaffUser, settings: StaffSettings) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(SignInLink(user_id=user.id, token_hash=hash_token(token),
-                           expires_at=utcnow() + settings.link_lifetime))  # fmt: skip
+    session.add(
+        SignInLink(
+            user_id=user.id, token_hash=hash_token(token), expires_at=utcnow() + settings.link_lifetime
+        )
+    )
     return token
 
 
 def _check_password(password: str, confirm: str, settings: StaffSettings) -> None:
     errors = []
     if len(password) < settings.password_min_length:
-        errors.append({"location": "form", "field": "password",
-                       "message": f"Use at least {settings.password_min_length} characters."})  # fmt: skip
+        errors.append(
+            {
+                "location": "form",
+                "field": "password",
+                "message": f"Use at least {settings.password_min_length} characters.",
+            }
+        )
     elif len(password) > 200:
         errors.append({"location": "form", "field": "password", "message": "Use at most 200 characters."})
     if password != confirm:

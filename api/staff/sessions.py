@@ -31,8 +31,9 @@ TOUCH_EVERY = dt.timedelta(minutes=1)  # last_seen_at is written at most this of
 class ServerSession(CallbackDict[str, Any], SessionMixin):
     """A session whose data lives in the database; the cookie holds its token."""
 
-    def __init__(self, initial: dict[str, Any] | None = None, token: str | None = None,
-                 touch: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, initial: dict[str, Any] | None = None, token: str | None = None, touch: bool = False
+    ) -> None:
         def on_update(session: ServerSession) -> None:
             session.modified = True
 
@@ -97,8 +98,15 @@ class ServerSessionInterface(SessionInterface):
         user_id = int(user_id) if user_id is not None else None
         if session.token is None:
             session.token = secrets.token_urlsafe(32)
-            db.add(StaffSession(id=hash_token(session.token), user_id=user_id, data=dict(session),
-                                created_at=now, last_seen_at=now))  # fmt: skip
+            db.add(
+                StaffSession(
+                    id=hash_token(session.token),
+                    user_id=user_id,
+                    data=dict(session),
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
             self._prune(app, db, now)
         elif session.modified or session.touch:
             row = db.get(StaffSession, hash_token(session.token))
@@ -112,8 +120,9 @@ class ServerSessionInterface(SessionInterface):
         else:
             return
         db.commit()
-        response.set_cookie(name, session.token, path=path, httponly=True, samesite="Lax",
-                            secure=request.is_secure)  # fmt: skip
+        response.set_cookie(
+            name, session.token, path=path, httponly=True, samesite="Lax", secure=request.is_secure
+        )
 
     def _prune(self, app: Flask, db: Any, now: dt.datetime) -> None:
         """Sessions past their idle timeout go when a new one starts (the table stays small)."""

@@ -64,8 +64,9 @@ def make_person(app: Flask) -> Callable[..., Any]:
         email = email or f"{role}-{uuid.uuid4().hex[:8]}@clinic.example"
         with app.app_context():
             session = get_session()
-            _user, token = service.create_user(session, email, role.title() + " Person", Role(role),
-                                               staff_settings())  # fmt: skip
+            _user, token = service.create_user(
+                session, email, role.title() + " Person", Role(role), staff_settings()
+            )
             if password:
                 service.use_link(session, token, password, password, staff_settings())
         return email

@@ -21,8 +21,9 @@ def link_token(output: str) -> str:
 
 
 def test_the_cli_creates_a_person_and_prints_a_one_time_link_that_sets_the_password(app, runner, console):
-    result = runner.invoke(args=["users", "create", "--email", "Maria@Clinic.example", "--name", "Maria",
-                                 "--role", "reviewer"])  # fmt: skip
+    result = runner.invoke(
+        args=["users", "create", "--email", "Maria@Clinic.example", "--name", "Maria", "--role", "reviewer"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith("http://127.0.0.1:8000/console/sign-in/link/")
     token = link_token(result.output)
@@ -42,8 +43,11 @@ def test_the_cli_creates_a_person_and_prints_a_one_time_link_that_sets_the_passw
 
 
 def test_a_link_expires(app, runner, console):
-    token = link_token(runner.invoke(args=["users", "create", "--email", "late@clinic.example", "--name",
-                                           "Late", "--role", "editor"]).output)  # fmt: skip
+    token = link_token(
+        runner.invoke(
+            args=["users", "create", "--email", "late@clinic.example", "--name", "Late", "--role", "editor"]
+        ).output
+    )
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     with app.app_context():
         session = get_session()
@@ -55,8 +59,11 @@ def test_a_link_expires(app, runner, console):
 
 
 def test_a_short_or_mismatched_password_is_refused_and_the_link_still_works(app, runner, console):
-    token = link_token(runner.invoke(args=["users", "create", "--email", "new@clinic.example", "--name",
-                                           "New", "--role", "editor"]).output)  # fmt: skip
+    token = link_token(
+        runner.invoke(
+            args=["users", "create", "--email", "new@clinic.example", "--name", "New", "--role", "editor"]
+        ).output
+    )
     console.get(f"/console/sign-in/link/{token}")
     short = console.post(f"/console/sign-in/link/{token}", {"password": "short", "confirm": "short"})
     assert short.status_code == 422
@@ -205,9 +212,16 @@ def test_a_token_from_another_session_is_refused(app, make_person):
 
 
 def test_the_api_stays_key_authenticated_and_csrf_exempt(client, auth):
-    response = client.post("/v1/treatments", headers=auth("editor"),
-                           json={"slug": "no-csrf", "name": "No CSRF", "category": "skin_procedure",
-                                 "summary": "Made through the API."})  # fmt: skip
+    response = client.post(
+        "/v1/treatments",
+        headers=auth("editor"),
+        json={
+            "slug": "no-csrf",
+            "name": "No CSRF",
+            "category": "skin_procedure",
+            "summary": "Made through the API.",
+        },
+    )
     assert response.status_code == 201
     assert "Set-Cookie" not in response.headers
 
@@ -262,8 +276,10 @@ def test_an_editor_cannot_open_the_people_page(signed_in):
 def test_an_admin_invites_someone_and_sees_the_link_once(app, signed_in):
     admin = signed_in("admin")
     admin.get("/console/people")
-    response = admin.post("/console/people", {"email": "new.reviewer@clinic.example", "name": "New Reviewer",
-                                              "role": "reviewer"})  # fmt: skip
+    response = admin.post(
+        "/console/people",
+        {"email": "new.reviewer@clinic.example", "name": "New Reviewer", "role": "reviewer"},
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "/console/sign-in/link/" in html
     token = re.search(r"/console/sign-in/link/([A-Za-z0-9_-]+)", html).group(1)
