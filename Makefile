@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit lint format spec spec-check migrate seed keys
+.PHONY: help run test test-unit lint format spec spec-check migrate seed keys screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ format: $(BIN)/.installed ## Format the code
 
 spec: $(BIN)/.installed ## Rewrite openapi.yaml from the code
 	$(FLASK) openapi write --format=yaml openapi.yaml
+
+screenshots: $(BIN)/.installed ## Take the README's pictures of the staff console (docs/screenshots/console-*.png)
+	$(BIN)/python tools/console_screenshots.py
 
 migrate: $(BIN)/.installed ## Apply migrations to the configured database
 	$(FLASK) db upgrade

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from api.booking.rules import bookability
 from api.console import forms
 from api.console.blueprint import STAFF_ONLY, blp, can, current_actor, staff
-from api.console.explain import evidence_notes, evidence_steps
+from api.console.explain import design_words, evidence_notes, evidence_steps
 from api.context import current_rules
 from api.db import get_session, utcnow
 from api.errors import DomainError, Forbidden, PreconditionFailed
@@ -465,6 +465,11 @@ def _words(value: Any) -> str:
     if value is None:
         return ""
     return str(getattr(value, "value", value)).replace("_", " ")
+
+
+@blp.app_template_filter("design")
+def _design(value: Any) -> str:
+    return design_words(str(getattr(value, "value", value)))
 
 
 @blp.app_template_filter("tojson_attr")

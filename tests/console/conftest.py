@@ -15,6 +15,7 @@ from api.api_keys.models import Role
 from api.console.forms import staff_settings
 from api.db import get_session
 from api.staff import service
+from tests.browser import browser, page  # noqa: F401  (the browser tests' fixtures)
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -84,10 +85,10 @@ def signed_in(app: Flask, make_person: Callable[..., Any]) -> Callable[[str], Co
     """`signed_in("reviewer")`: a new console client, signed in as a new person with that role."""
 
     def make(role: str = "editor") -> Console:
-        browser = Console(app.test_client())
-        response = browser.sign_in(make_person(role))
+        person = Console(app.test_client())
+        response = person.sign_in(make_person(role))
         assert response.status_code == 302, response.get_data(as_text=True)
-        browser.get("/console/")
-        return browser
+        person.get("/console/")
+        return person
 
     return make

@@ -12,8 +12,13 @@ def test_production_refuses_to_start_without_a_secret_key(app):
 
 
 def test_production_starts_with_one_from_the_configuration(app):
-    made = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "ENVIRONMENT": "production",
-                       "SECRET_KEY": "from-the-environment"})  # fmt: skip
+    made = create_app(
+        {
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": "from-the-environment",
+        }
+    )
     assert made.config["SECRET_KEY"] == "from-the-environment"
     made.extensions["db_engine"].dispose()
 
