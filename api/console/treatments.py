@@ -32,6 +32,7 @@ from api.treatments.models import Treatment
 from api.treatments.schemas import (
     DecisionCreateSchema,
     RegulatoryStatusSchema,
+    StudyPatchSchema,
     StudySchema,
     TreatmentCreateSchema,
     TreatmentPatchSchema,
@@ -41,6 +42,7 @@ from api.treatments.vocabulary import (
     PooledDesigns,
     RegulatoryStatusCode,
     RiskOfBias,
+    Screening,
     Sponsorship,
     Status,
     StudyDesign,
@@ -58,6 +60,7 @@ CHOICES = {
     "risks": list(RiskOfBias),
     "pooled": list(PooledDesigns),
     "regulatory_statuses": list(RegulatoryStatusCode),
+    "screenings": list(Screening),
 }
 
 
@@ -248,12 +251,13 @@ def edit_content(slug: str) -> Any:
     return redirect(url_for("console.treatment", slug=slug) + "#content")
 
 
-def _original(raw: str) -> dict[str, str]:
+def _original(raw: str, fields: Any = CONTENT) -> dict[str, str]:
+    """The values a form started from (a hidden field): what the person saw before they edited."""
     try:
         value = json.loads(raw)
     except ValueError:
         return {}
-    return {k: str(v) for k, v in value.items() if k in CONTENT} if isinstance(value, dict) else {}
+    return {k: str(v) for k, v in value.items() if k in fields} if isinstance(value, dict) else {}
 
 
 # --- studies and regulatory entries -----------------------------------------------------------
@@ -265,11 +269,8 @@ STUDY_NUMBERS = ("year", "participants", "follow_up_months", "pooled_studies")
 STUDY_FLAGS = ("randomised", "controlled", "blinded", "peer_reviewed")
 
 
-@blp.route("/treatments/<slug>/studies", methods=["POST"])
-@uncacheable(STAFF_ONLY)
-@staff("editor")
-def add_study(slug: str) -> Any:
-    form = request.form
+def _study_values(form: Any, *, blank_design: bool = False) -> dict[str, Any]:
+    """A study form as the API's study schema takes it."""
     values: dict[str, Any] = {name: forms.text(form, name, null=True) for name in STUDY_TEXT}
     values |= {name: form.get(name) or None for name in STUDY_CHOICE}
     values |= {name: forms.number(form, name) for name in STUDY_NUMBERS}
@@ -278,8 +279,31 @@ def add_study(slug: str) -> Any:
     for name in ("sponsorship", "risk_of_bias"):
         if values[name] is None:
             del values[name]  # the schema's default
+    if form.get("screening"):
+        values["screening"] = form["screening"]
+    return values
+
+
+def _study_form(study: Any) -> dict[str, str]:
+    """A stored study as its edit form shows it (text, as a browser sends it back)."""
+    out: dict[str, str] = {}
+    for name in (*STUDY_TEXT, *STUDY_CHOICE, *STUDY_NUMBERS, "screening"):
+        value = getattr(study, name)
+        value = getattr(value, "value", value)
+        if name == "follow_up_months" and value is not None:
+            value = f"{float(value):g}"
+        out[name] = "" if value is None else str(value)
+    out |= {name: "on" if getattr(study, name) else "" for name in STUDY_FLAGS}
+    return out
+
+
+@blp.route("/treatments/<slug>/studies", methods=["POST"])
+@uncacheable(STAFF_ONLY)
+@staff("editor")
+def add_study(slug: str) -> Any:
+    form = request.form
     try:
-        data = forms.load(StudySchema(), values)
+        data = forms.load(StudySchema(), _study_values(form))
         study = service.add_study(get_session(), slug, data, current_actor(), current_rules())
     except (ma.ValidationError, DomainError) as error:
         status = error.status if isinstance(error, DomainError) else 422
@@ -291,6 +315,61 @@ def add_study(slug: str) -> Any:
             anchor="studies",
         )
     flash(f"Study added: {study.title}.")
+    return redirect(url_for("console.treatment", slug=slug) + "#evidence")
+
+
+@blp.route("/treatments/<slug>/studies/<int(max=2147483647):study_id>", methods=["GET", "POST"])
+@uncacheable(STAFF_ONLY)
+@staff("editor")
+def edit_study(slug: str, study_id: int) -> Any:
+    """Edit a study (and accept one in screening) with `If-Match`, as content is edited: on a
+    conflict the page shows what changed and keeps the draft."""
+    session = get_session()
+    study = views.find_study(session, slug, study_id)
+    page = {"t": study.treatment, "study": study, "errors": {}, "conflict": None} | CHOICES
+    if request.method == "GET":
+        current = _study_form(study)
+        return render_template(
+            "console/study.html",
+            form=current,
+            original=json.dumps(current),
+            etag=views.entry_etag(study),
+            **page,
+        )
+    draft = {name: request.form.get(name, "") for name in _study_form(study)}
+    try:
+        data = forms.load(StudyPatchSchema(), _study_values(request.form))
+        service.update_study(
+            session, slug, study_id, data, request.form.get("etag", ""), current_actor(), current_rules()
+        )
+    except (PreconditionFailed, StaleDataError):
+        session.rollback()
+        study = views.find_study(session, slug, study_id)
+        started, current = _original(request.form.get("original", ""), draft), _study_form(study)
+        page["conflict"] = [
+            {"field": name, "was": started.get(name, ""), "now": current[name], "yours": draft[name]}
+            for name in current
+            if started.get(name) != current[name]
+        ]
+        return render_template(
+            "console/study.html",
+            form=draft,
+            original=json.dumps(current),
+            etag=views.entry_etag(study),
+            **page | {"study": study},
+        ), 409
+    except (ma.ValidationError, DomainError) as error:
+        session.rollback()
+        status = error.status if isinstance(error, DomainError) else 422
+        page["errors"] = forms.errors_by_field(error)
+        return render_template(
+            "console/study.html",
+            form=draft,
+            original=request.form.get("original", ""),
+            etag=request.form.get("etag", ""),
+            **page,
+        ), status
+    flash("Study saved.")
     return redirect(url_for("console.treatment", slug=slug) + "#evidence")
 
 

@@ -301,3 +301,35 @@ def test_password_hashes_are_argon2_and_verified(app):
         assert service.authenticate(session, "HASH@clinic.example", PASSWORD).id == user.id
         assert service.authenticate(session, "hash@clinic.example", PASSWORD + "x") is None
         assert session.get(StaffUser, user.id).password_hash.startswith("$argon2id$")
+
+
+def test_the_access_log_never_holds_a_sign_in_links_token(app, runner, capsys):
+    import json
+    import logging
+
+    from api import create_app
+    from api.observability import configure_logging
+
+    logged = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "RATELIMIT_ENABLED": False})
+    configure_logging("INFO")
+    token = link_token(
+        runner.invoke(
+            args=[
+                "users",
+                "create",
+                "--email",
+                "logged@clinic.example",
+                "--name",
+                "Logged",
+                "--role",
+                "editor",
+            ]
+        ).output
+    )
+    assert logged.test_client().get(f"/console/sign-in/link/{token}").status_code == 200
+    logged.extensions["db_engine"].dispose()
+    err = capsys.readouterr().err
+    assert token not in err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line.get("path") == "/console/sign-in/link/…" for line in lines)
+    logging.getLogger().handlers.clear()

@@ -209,3 +209,78 @@ def test_a_concurrent_edit_shows_what_changed_and_keeps_the_draft_never_a_bare_4
 def test_an_unknown_treatment_is_a_console_page(signed_in):
     response = signed_in("editor").get("/console/treatments/nope")
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def study_form(html: str) -> dict[str, str]:
+    form = re.search(r'<form method="post" class="grid" id="study-form">.*?</form>', html, re.S).group(0)
+    values = {}
+    for name, value in re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form):
+        values[name] = (
+            value.replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&").replace("&#39;", "'")
+        )
+    for name in re.findall(r'<input type="checkbox" name="([a-z_]+)" checked>', form):
+        values[name] = "on"
+    for name, body in re.findall(r'<select id="[a-z_]+" name="([a-z_]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body)
+        values[name] = chosen.group(1) if chosen else ""
+    for name, value in re.findall(r'<textarea[^>]*name="([a-z_]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = value
+    return values
+
+
+def test_a_screening_study_is_completed_and_accepted_and_then_counts(app, client, editor, signed_in):
+    slug = create_treatment(client, editor)["slug"]
+    made = client.post(
+        f"/v1/treatments/{slug}/studies",
+        headers=editor,
+        json={"title": "Imported trial", "design": None, "screening": "screening"},
+    ).get_json()
+    browser = signed_in("editor")
+    form = study_form(browser.get(f"/console/treatments/{slug}/studies/{made['id']}").get_data(as_text=True))
+    assert form["screening"] == "screening" and form["design"] == ""
+    edited = form | {
+        "screening": "accepted",
+        "design": "rct",
+        "participants": "300",
+        "follow_up_months": "12",
+        "peer_reviewed": "on",
+    }
+    assert browser.post(f"/console/treatments/{slug}/studies/{made['id']}", edited).status_code == 302
+    assert "Evidence: moderate" in browser.get(f"/console/treatments/{slug}").get_data(as_text=True)
+
+
+def test_accepting_a_study_without_a_design_is_refused_with_the_apis_message(app, client, editor, signed_in):
+    slug = create_treatment(client, editor)["slug"]
+    made = client.post(
+        f"/v1/treatments/{slug}/studies",
+        headers=editor,
+        json={"title": "Imported trial", "design": None, "screening": "screening"},
+    ).get_json()
+    browser = signed_in("editor")
+    form = study_form(browser.get(f"/console/treatments/{slug}/studies/{made['id']}").get_data(as_text=True))
+    response = browser.post(
+        f"/console/treatments/{slug}/studies/{made['id']}", form | {"screening": "accepted"}
+    )
+    assert response.status_code in {409, 422}
+    assert "needs a design" in response.get_data(as_text=True)
+
+
+def test_a_concurrent_study_edit_keeps_the_draft_and_shows_what_changed(app, client, editor, signed_in):
+    slug = create_treatment(client, editor)["slug"]
+    made = client.post(f"/v1/treatments/{slug}/studies", headers=editor, json=STRONG_RCT).get_json()
+    browser = signed_in("editor")
+    form = study_form(browser.get(f"/console/treatments/{slug}/studies/{made['id']}").get_data(as_text=True))
+    etag = client.get(f"/v1/treatments/{slug}/studies/{made['id']}").headers["ETag"]
+    client.patch(
+        f"/v1/treatments/{slug}/studies/{made['id']}",
+        headers=editor | {"If-Match": etag},
+        json={"participants": 400},
+    )
+    response = browser.post(f"/console/treatments/{slug}/studies/{made['id']}", form | {"title": "My title"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409 and "Someone else saved this study" in html
+    assert "was “250”, now “400”" in html and 'value="My title"' in html
+    again = study_form(html)
+    assert browser.post(f"/console/treatments/{slug}/studies/{made['id']}", again).status_code == 302
+    stored = client.get(f"/v1/treatments/{slug}/studies/{made['id']}").get_json()
+    assert stored["title"] == "My title" and stored["participants"] == 250  # the draft, knowingly
