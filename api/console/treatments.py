@@ -31,6 +31,7 @@ from api.treatments.decisions import PolicyGateRefused
 from api.treatments.models import Treatment
 from api.treatments.schemas import (
     DecisionCreateSchema,
+    RegulatoryStatusPatchSchema,
     RegulatoryStatusSchema,
     StudyPatchSchema,
     StudySchema,
@@ -229,13 +230,8 @@ def edit_content(slug: str) -> Any:
         )
     except (PreconditionFailed, StaleDataError):
         session.rollback()
-        started = _original(request.form.get("original", ""))
         current = _content_form(views.find_treatment(session, slug))
-        changed = [
-            {"field": name, "was": started.get(name, ""), "now": current[name], "yours": draft[name]}
-            for name in CONTENT
-            if started.get(name) != current[name]
-        ]
+        changed = _changes(_original(request.form.get("original", "")), current, draft)
         return _page(slug, 409, content=draft, conflict=changed, anchor="content")
     except (ma.ValidationError, DomainError) as error:
         status = error.status if isinstance(error, DomainError) else 422
@@ -345,12 +341,8 @@ def edit_study(slug: str, study_id: int) -> Any:
     except (PreconditionFailed, StaleDataError):
         session.rollback()
         study = views.find_study(session, slug, study_id)
-        started, current = _original(request.form.get("original", ""), draft), _study_form(study)
-        page["conflict"] = [
-            {"field": name, "was": started.get(name, ""), "now": current[name], "yours": draft[name]}
-            for name in current
-            if started.get(name) != current[name]
-        ]
+        current = _study_form(study)
+        page["conflict"] = _changes(_original(request.form.get("original", ""), current), current, draft)
         return render_template(
             "console/study.html",
             form=draft,
@@ -388,10 +380,7 @@ REGULATORY_TEXT = ("regulator", "pathway", "product", "indication", "reference",
 @staff("editor")
 def add_regulatory(slug: str) -> Any:
     form = request.form
-    values: dict[str, Any] = {name: forms.text(form, name, null=True) for name in REGULATORY_TEXT}
-    values["regulator"] = (values["regulator"] or "").upper() or None
-    values["status"] = form.get("status") or None
-    values |= {name: form.get(name) or None for name in ("decided_on", "verified_on")}
+    values = _regulatory_values(form)
     try:
         data = forms.load(RegulatoryStatusSchema(), values)
         entry = service.add_regulatory(get_session(), slug, data, current_actor(), current_rules())
@@ -406,6 +395,85 @@ def add_regulatory(slug: str) -> Any:
         )
     flash(f"Regulatory entry added: {entry.regulator} {entry.status}.")
     return redirect(url_for("console.treatment", slug=slug) + "#regulatory")
+
+
+REGULATORY_FORM = (*REGULATORY_TEXT, "status", "decided_on", "verified_on")
+
+
+def _regulatory_form(entry: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in REGULATORY_FORM:
+        value = getattr(entry, name)
+        value = getattr(value, "value", value)
+        out[name] = "" if value is None else str(value)
+    return out
+
+
+def _regulatory_values(form: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {name: forms.text(form, name, null=True) for name in REGULATORY_TEXT}
+    values["regulator"] = (values["regulator"] or "").upper() or None
+    values["status"] = form.get("status") or None
+    values |= {name: form.get(name) or None for name in ("decided_on", "verified_on")}
+    return values
+
+
+@blp.route("/treatments/<slug>/regulatory/<int(max=2147483647):entry_id>", methods=["GET", "POST"])
+@uncacheable(STAFF_ONLY)
+@staff("editor")
+def edit_regulatory(slug: str, entry_id: int) -> Any:
+    """Edit a regulatory entry with `If-Match`, as studies are edited."""
+    session = get_session()
+    entry = views.find_regulatory(session, slug, entry_id)
+    page = {"t": entry.treatment, "entry": entry, "errors": {}, "conflict": None} | CHOICES
+    if request.method == "GET":
+        current = _regulatory_form(entry)
+        return render_template(
+            "console/regulatory.html",
+            form=current,
+            original=json.dumps(current),
+            etag=views.entry_etag(entry),
+            **page,
+        )
+    draft = {name: request.form.get(name, "") for name in REGULATORY_FORM}
+    try:
+        data = forms.load(RegulatoryStatusPatchSchema(), _regulatory_values(request.form))
+        service.update_regulatory(
+            session, slug, entry_id, data, request.form.get("etag", ""), current_actor(), current_rules()
+        )
+    except (PreconditionFailed, StaleDataError):
+        session.rollback()
+        entry = views.find_regulatory(session, slug, entry_id)
+        current = _regulatory_form(entry)
+        page["conflict"] = _changes(_original(request.form.get("original", ""), current), current, draft)
+        return render_template(
+            "console/regulatory.html",
+            form=draft,
+            original=json.dumps(current),
+            etag=views.entry_etag(entry),
+            **page | {"entry": entry},
+        ), 409
+    except (ma.ValidationError, DomainError) as error:
+        session.rollback()
+        status = error.status if isinstance(error, DomainError) else 422
+        page["errors"] = forms.errors_by_field(error)
+        return render_template(
+            "console/regulatory.html",
+            form=draft,
+            original=request.form.get("original", ""),
+            etag=request.form.get("etag", ""),
+            **page,
+        ), status
+    flash("Regulatory entry saved.")
+    return redirect(url_for("console.treatment", slug=slug) + "#regulatory")
+
+
+def _changes(started: dict[str, str], current: dict[str, str], draft: dict[str, str]) -> list[dict[str, str]]:
+    """What someone else changed since the form was shown: was (what the person saw), now, theirs."""
+    return [
+        {"field": name, "was": started.get(name, ""), "now": current[name], "yours": draft.get(name, "")}
+        for name in current
+        if started.get(name) != current[name]
+    ]
 
 
 @blp.route("/treatments/<slug>/regulatory/<int(max=2147483647):entry_id>/delete", methods=["POST"])

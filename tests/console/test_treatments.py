@@ -284,3 +284,59 @@ def test_a_concurrent_study_edit_keeps_the_draft_and_shows_what_changed(app, cli
     assert browser.post(f"/console/treatments/{slug}/studies/{made['id']}", again).status_code == 302
     stored = client.get(f"/v1/treatments/{slug}/studies/{made['id']}").get_json()
     assert stored["title"] == "My title" and stored["participants"] == 250  # the draft, knowingly
+
+
+def form_values(html: str, form_id: str) -> dict[str, str]:
+    form = re.search(rf'<form method="post" class="grid" id="{form_id}">.*?</form>', html, re.S).group(0)
+    values = {}
+    for name, value in re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form):
+        values[name] = (
+            value.replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&").replace("&#39;", "'")
+        )
+    for name, body in re.findall(r'<select id="[a-z_]+" name="([a-z_]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body)
+        values[name] = chosen.group(1) if chosen else ""
+    return values
+
+
+def test_a_regulatory_entry_is_edited_and_a_warning_suspends_bookings(app, client, signed_in):
+    add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
+    entry_id = client.get("/v1/treatments/botox/regulatory").get_json()[0]["id"]
+    browser = signed_in("editor")
+    form = form_values(
+        browser.get(f"/console/treatments/botox/regulatory/{entry_id}").get_data(as_text=True),
+        "regulatory-form",
+    )
+    assert form["regulator"] == "FDA" and form["status"] == "approved"
+    response = browser.post(
+        f"/console/treatments/botox/regulatory/{entry_id}", form | {"status": "warning_issued"}
+    )
+    assert response.status_code == 302
+    page = browser.get("/console/treatments/botox").get_data(as_text=True)
+    assert "Bookings suspended pending review" in page and 'class="bad">not bookable' in page
+    who = execute(
+        app, "SELECT actor_name FROM audit_records WHERE entity = 'regulatory' AND action = 'updated'"
+    )
+    assert who[0][0].startswith("editor-")
+
+
+def test_a_concurrent_regulatory_edit_keeps_the_draft(app, client, editor, signed_in):
+    add_treatment(app, "botox", "approved", studies=[study()], regulatory=[approval()])
+    entry_id = client.get("/v1/treatments/botox/regulatory").get_json()[0]["id"]
+    browser = signed_in("editor")
+    form = form_values(
+        browser.get(f"/console/treatments/botox/regulatory/{entry_id}").get_data(as_text=True),
+        "regulatory-form",
+    )
+    etag = client.get(f"/v1/treatments/botox/regulatory/{entry_id}").headers["ETag"]
+    client.patch(
+        f"/v1/treatments/botox/regulatory/{entry_id}",
+        headers=editor | {"If-Match": etag},
+        json={"reference": "P111111"},
+    )
+    response = browser.post(
+        f"/console/treatments/botox/regulatory/{entry_id}", form | {"pathway": "My pathway"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409 and "Someone else saved this entry" in html
+    assert "now “P111111”" in html and 'value="My pathway"' in html

@@ -59,10 +59,13 @@ def test_a_form_shown_by_one_server_is_accepted_by_another(app, database_url, ma
             assert status == 200 and "Content saved." in page, page[:300]
 
 
-def test_without_a_shared_secret_key_a_form_from_another_process_is_refused(app, database_url, make_person):
+def test_with_different_secret_keys_a_form_from_another_process_is_refused(app, database_url, make_person):
     email = make_person("editor")
     fetch = browse(http.cookiejar.CookieJar())
-    with gunicorn(database_url, workers=1) as one, gunicorn(database_url, workers=1) as other:
+    with (
+        gunicorn(database_url, workers=1, SECRET_KEY="this-key") as one,
+        gunicorn(database_url, workers=1, SECRET_KEY="another-key") as other,
+    ):
         token = CSRF.search(fetch(f"http://127.0.0.1:{one}/console/sign-in")[1]).group(1)
         status, page = fetch(
             f"http://127.0.0.1:{other}/console/sign-in",
