@@ -23,6 +23,7 @@ from api.console.explain import design_words, evidence_notes, evidence_steps
 from api.context import current_rules
 from api.db import get_session, utcnow
 from api.errors import DomainError, Forbidden, PreconditionFailed
+from api.pagination import decode_cursor
 from api.readcache import uncacheable
 from api.reviews import service as reviews
 from api.reviews.schemas import ReviewCreateSchema
@@ -50,8 +51,8 @@ from api.treatments.vocabulary import (
 )
 
 CONTENT = ("name", "aliases", "category", "summary", "explanation")
-PER_PAGE = 50
-SCAN_LIMIT = 2000  # treatments read at most for one list page filtered by evidence level
+PER_PAGE = 200  # a clinic's catalogue is tens of treatments; beyond this, the filters narrow it
+SCAN_LIMIT = 2000  # treatments read at most for one list filtered by evidence level
 REVIEW_WINDOWS = {"overdue": 0, "30": 30, "90": 90}
 CHOICES = {
     "statuses": list(Status),
@@ -83,8 +84,8 @@ def treatments() -> Any:
     if review == "overdue":
         due_by = utcnow().date() - dt.timedelta(days=1)
     session, rules = get_session(), current_rules()
-    items, cursor, scanned = [], None, 0
-    while len(items) < PER_PAGE and scanned < SCAN_LIMIT:
+    items, cursor, scanned, exhausted = [], None, 0, False
+    while len(items) <= PER_PAGE and scanned < SCAN_LIMIT:
         page = views.list_treatments(
             session,
             views.TreatmentFilters(
@@ -100,8 +101,9 @@ def treatments() -> Any:
         scanned += len(page["items"])
         items += [i for i in page["items"] if level is None or i["evidence"]["level"] == level]
         if not page["next_cursor"]:
+            exhausted = True
             break
-        cursor = _decode(page["next_cursor"])
+        cursor = decode_cursor(page["next_cursor"])
     categories = session.scalars(select(Treatment.category).distinct().order_by(Treatment.category)).all()
     chosen = {
         "status": status or "",
@@ -113,18 +115,12 @@ def treatments() -> Any:
     return render_template(
         "console/treatments.html",
         items=items[:PER_PAGE],
-        more=len(items) > PER_PAGE,
+        more=len(items) > PER_PAGE or not exhausted,
         chosen=chosen,
         categories=categories,
         today=utcnow().date(),
         **CHOICES,
     )
-
-
-def _decode(cursor: str) -> tuple[str, int]:
-    from api.pagination import decode_cursor
-
-    return decode_cursor(cursor)
 
 
 # --- a treatment ------------------------------------------------------------------------------
