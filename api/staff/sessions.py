@@ -51,7 +51,9 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
 
 class ServerSessionInterface(SessionInterface):
     def _applies(self, app: Flask, request: Request) -> bool:
-        return request.path.startswith(app.config["SESSION_COOKIE_PATH"])
+        """Console pages have sessions; the API and the console's static files do not."""
+        path = request.path
+        return path.startswith(app.config["SESSION_COOKIE_PATH"]) and not path.startswith("/console/static/")
 
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:
         if not self._applies(app, request):

@@ -333,3 +333,11 @@ def test_the_access_log_never_holds_a_sign_in_links_token(app, runner, capsys):
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line.get("path") == "/console/sign-in/link/…" for line in lines)
     logging.getLogger().handlers.clear()
+
+
+def test_static_files_and_the_api_never_read_the_session_table(app, console, make_person, count_queries):
+    console.sign_in(make_person("editor"))
+    count_queries.statements.clear()
+    with console.client.get("/console/static/console.css") as response:
+        assert response.status_code == 200
+    assert not any("staff_sessions" in statement for statement in count_queries.statements)
