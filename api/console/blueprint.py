@@ -8,13 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory, session
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.api_keys.models import Role
 from api.audit.service import Actor
-from api.errors import DomainError
+from api.errors import DomainError, ServiceUnavailable
 from api.readcache import uncacheable
 from api.staff.service import actor_for
 
@@ -27,7 +29,10 @@ blp = Blueprint("console", __name__, url_prefix="/console", template_folder="tem
 
 @blp.before_request
 def _check_csrf() -> None:
-    """Every form the console accepts carries the CSRF token of the session that showed it."""
+    """Every form the console accepts carries the CSRF token of the session that showed it (and
+    without the database, which holds the session, nothing is answered but a 503)."""
+    if getattr(session, "unavailable", False):
+        raise ServiceUnavailable("The database cannot be reached; try again shortly.")
     if current_app.config.pop("SECRET_KEY_FOR_THIS_PROCESS_ONLY", False) and not current_app.testing:
         log.warning(
             "SECRET_KEY is not set: a key for this process alone is used, so console forms fail "
@@ -55,10 +60,18 @@ def _csrf_refused(error: CSRFError) -> tuple[str, int]:
 
 
 @blp.errorhandler(DomainError)
-def _domain_error(error: DomainError) -> tuple[str, int]:
-    return render_template(
-        "console/error.html", title=error.title, status=error.status, detail=error.detail
-    ), error.status
+def _domain_error(error: DomainError) -> tuple[str, int, dict[str, str]]:
+    page = render_template("console/error.html", title=error.title, status=error.status, detail=error.detail)
+    return page, error.status, error.headers
+
+
+@blp.errorhandler(OperationalError)
+@blp.errorhandler(InterfaceError)
+@blp.errorhandler(PoolTimeout)
+def _database_unavailable(error: Exception) -> tuple[str, int, dict[str, str]]:
+    # Unreachable, cut mid-way or timed out, as api.errors answers the API's clients: retry later.
+    log.error("database unavailable: %s", getattr(error, "orig", None) or error)
+    return _domain_error(ServiceUnavailable("The database cannot be reached; try again shortly."))
 
 
 @blp.route("/static/<path:filename>")

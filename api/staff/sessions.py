@@ -13,12 +13,15 @@ null session and never touch the table.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import delete
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
 from api.db import get_session, utcnow
@@ -26,13 +29,19 @@ from api.staff.models import StaffSession
 from api.staff.service import hash_token
 
 TOUCH_EVERY = dt.timedelta(minutes=1)  # last_seen_at is written at most this often
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)  # as api.errors answers 503
+log = logging.getLogger(__name__)
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
     """A session whose data lives in the database; the cookie holds its token."""
 
     def __init__(
-        self, initial: dict[str, Any] | None = None, token: str | None = None, touch: bool = False
+        self,
+        initial: dict[str, Any] | None = None,
+        token: str | None = None,
+        touch: bool = False,
+        unavailable: bool = False,
     ) -> None:
         def on_update(session: ServerSession) -> None:
             session.modified = True
@@ -42,6 +51,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.touch = touch  # last_seen_at is due an update
         self.rotate = False
+        # The database could not be asked: the console answers 503 (api.console.blueprint).
+        self.unavailable = unavailable
 
     def regenerate(self) -> None:
         """Give the session a new token when it is saved (at sign-in: no fixation)."""
@@ -61,6 +72,13 @@ class ServerSessionInterface(SessionInterface):
         token = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
         if not token or len(token) > 100:
             return ServerSession()
+        try:
+            return self._load(app, token)
+        except DATABASE_UNAVAILABLE:
+            log.warning("console session not loaded: the database is unavailable", exc_info=True)
+            return ServerSession(token=token, unavailable=True)
+
+    def _load(self, app: Flask, token: str) -> ServerSession:
         db = get_session()
         row = db.get(StaffSession, hash_token(token))
         if row is None:
@@ -76,8 +94,15 @@ class ServerSessionInterface(SessionInterface):
         return ServerSession(data, token=token, touch=now - row.last_seen_at > TOUCH_EVERY)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if not isinstance(session, ServerSession):
+        if not isinstance(session, ServerSession) or session.unavailable:
             return
+        try:
+            self._save(app, session, response)
+        except DATABASE_UNAVAILABLE:  # the answer stands; the session's change is lost (logged)
+            log.warning("console session not saved: the database is unavailable", exc_info=True)
+            get_session().invalidate()
+
+    def _save(self, app: Flask, session: ServerSession, response: Response) -> None:
         from flask import request
 
         name, path = app.config["SESSION_COOKIE_NAME"], app.config["SESSION_COOKIE_PATH"]

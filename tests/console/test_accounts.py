@@ -341,3 +341,19 @@ def test_static_files_and_the_api_never_read_the_session_table(app, console, mak
     with console.client.get("/console/static/console.css") as response:
         assert response.status_code == 200
     assert not any("staff_sessions" in statement for statement in count_queries.statements)
+
+
+def test_without_the_database_a_console_page_answers_503_never_a_500(console, make_person, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from api.staff.sessions import ServerSessionInterface
+
+    console.sign_in(make_person("editor"))
+
+    def unreachable(*_args):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(ServerSessionInterface, "_load", unreachable)
+    response = console.client.get("/console/")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "try again shortly" in response.get_data(as_text=True)
