@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -55,6 +55,18 @@ class Console:
     def sign_in(self, email: str, password: str = PASSWORD) -> Any:
         self.get("/console/sign-in")
         return self.post("/console/sign-in", {"email": email, "password": password})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost while these tests run: they check the flows, not the hash's
+    strength (argon2-cffi's defaults, used in production, are checked once below)."""
+    from argon2 import PasswordHasher
+
+    assert service._hasher.time_cost >= 3 and service._hasher.memory_cost >= 65536
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
 
 
 @pytest.fixture
