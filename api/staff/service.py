@@ -9,6 +9,7 @@ sessions, forgets their password and makes a new link. Each use case commits onc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -27,8 +28,13 @@ from api.staff.models import SignInLink, StaffSession, StaffUser
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
-# Checked against when no account matches, so an unknown email takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when no account matches, so an unknown email takes as long as a wrong
+    password. Made on first use (not at import: every CLI command would pay for it)."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def authenticate(session: Session, email: str, password: str) -> StaffUser | Non
     user = session.scalars(select(StaffUser).where(StaffUser.email == normalise_email(email))).first()
     stored = user.password_hash if user is not None and user.active else None
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or stored is None:
