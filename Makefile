@@ -25,6 +25,7 @@ run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
 	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs, staff console: /console)"
+	export TPA_SECRET_KEY="$${TPA_SECRET_KEY:-$$(cat instance/secret_key)}"; \
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn --no-control-socket --workers $(WORKERS) --bind 127.0.0.1:$(PORT) 'api:create_app()'

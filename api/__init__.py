@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, context, db, errors, observability, ratelimit, readcache
-from api.config import Config, check_required, env_overrides
+from api.config import Config, env_overrides, secret_key
 from api.http import BoundedBody
 from api.idempotency import service as idempotency
 from api.smorest import Api
@@ -30,8 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
-    _secret_key(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # A server needs the SECRET_KEY its workers share; `flask` commands and tests serve no console
+    # form, and make one of their own.
+    serving = not (app.testing or click.get_current_context(silent=True))
+    app.config["SECRET_KEY"] = secret_key(app.config, required=serving) or secrets.token_hex(32)
 
     db.init_app(app)
     context.init_app(app)  # the rule settings
@@ -85,21 +89,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
-
-
-def _secret_key(app: Flask) -> None:
-    """SECRET_KEY (it signs the console's CSRF tokens) from the configuration; required in
-    production. On a developer's machine, `instance/secret_key` when there is one (`make run`
-    writes it), else a key for this process alone (the console then works with one worker)."""
-    if not app.config["SECRET_KEY"] and app.config["ENVIRONMENT"] != "production":
-        kept = Path(app.instance_path) / "secret_key"
-        if kept.is_file():
-            app.config["SECRET_KEY"] = kept.read_text().strip() or None
-    check_required(app.config)
-    if not app.config["SECRET_KEY"]:
-        # Said once, by the console's first request (api.console.blueprint), not by every CLI command.
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
-        app.config["SECRET_KEY_FOR_THIS_PROCESS_ONLY"] = True
 
 
 def _enable_cors(app: Flask) -> None:

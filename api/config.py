@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
-
-
-class ConfigurationError(RuntimeError):
-    """A setting the app cannot start without (named in the message)."""
 
 
 class Config:
@@ -99,14 +96,10 @@ class Config:
     WEBHOOKS_BATCH_SIZE = 100  # deliveries claimed at once (one per subscription per round)
     WEBHOOKS_MAX_PARALLEL = 8  # concurrent requests, each to a different subscription
 
-    # "production" makes the settings in REQUIRED_IN_PRODUCTION mandatory: the app refuses to
-    # start without them (`check_required`). Anything else is a developer's machine.
-    ENVIRONMENT = "development"
-    REQUIRED_IN_PRODUCTION = ("SECRET_KEY",)
-
     # The staff console (api/console/, api/staff/; README "Staff console"). SECRET_KEY signs its
-    # CSRF tokens: every worker on every host needs the same one. In development, without one,
-    # `instance/secret_key` is used (`make run` writes it), else a key made for this process only.
+    # CSRF tokens: every worker on every host needs the same one. A server refuses to start without
+    # it (`secret_key`); `make run` keeps one in instance/secret_key. Commands and tests, which
+    # serve no form, make one of their own.
     SECRET_KEY: str | None = None
     CONSOLE_BASE_URL = "http://127.0.0.1:8000"  # where sign-in links printed by the CLI point
     CONSOLE_IDLE_MINUTES = 30  # a console session unused this long is ended
@@ -148,15 +141,29 @@ class Config:
     }
 
 
-def check_required(config: dict[str, Any]) -> None:
-    """In production, refuse to start without every setting REQUIRED_IN_PRODUCTION names."""
-    if config.get("ENVIRONMENT") != "production":
-        return
-    missing = [name for name in config["REQUIRED_IN_PRODUCTION"] if not config.get(name)]
-    if missing:
-        raise ConfigurationError(
-            f"Missing required settings in production: {', '.join('TPA_' + m for m in missing)}."
+class ConfigError(RuntimeError):
+    """A setting missing or malformed: raised by `create_app`, so a server fails at start."""
+
+
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def secret_key(config: Mapping[str, Any], *, required: bool) -> str | None:
+    """`SECRET_KEY` checked: at least 32 characters. Missing, it is an error when `required` (a
+    server: its workers, and every other host, must sign the console's forms alike), else None."""
+    value = (config.get("SECRET_KEY") or "").strip()
+    if not value:
+        if required:
+            raise ConfigError(
+                "TPA_SECRET_KEY is required: it signs the staff console's forms and must be the same on "
+                "every worker and host. Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return None
+    if len(value) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigError(
+            f"TPA_SECRET_KEY is too short: use at least {SECRET_KEY_MIN_LENGTH} random characters."
         )
+    return value
 
 
 def env_overrides(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:

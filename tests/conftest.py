@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,11 @@ from api.db import get_engine, get_session
 from api.models import Base
 from api.seed import load_catalogue
 from tests.databases import fresh_database
+
+# Every server the tests start signs the console's forms with this (a server refuses to start without
+# TPA_SECRET_KEY; the test app, like any command, makes one of its own).
+TEST_SECRET_KEY = "test-console-secret-key-0123456789abcdef"
+os.environ["TPA_SECRET_KEY"] = TEST_SECRET_KEY
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,13 @@ def main() -> None:
         from alembic import command
 
         command.upgrade(alembic_config(url), "head")
-        app = create_app({"DATABASE_URL": url, "LOG_REQUESTS": False, "LOG_LEVEL": "WARNING",
-                          "SECRET_KEY": "screenshots", "RATELIMIT_ENABLED": False})  # fmt: skip
+        settings = {
+            "DATABASE_URL": url,
+            "LOG_REQUESTS": False,
+            "LOG_LEVEL": "WARNING",
+            "RATELIMIT_ENABLED": False,
+        }
+        app = create_app(settings | {"SECRET_KEY": "screenshots-only-console-secret-key-0123"})
         with app.app_context():
             load_catalogue(get_session(), current_rules(), demo=True)
         server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -33,11 +33,6 @@ def _check_csrf() -> None:
     without the database, which holds the session, nothing is answered but a 503)."""
     if getattr(session, "unavailable", False):
         raise ServiceUnavailable("The database cannot be reached; try again shortly.")
-    if current_app.config.pop("SECRET_KEY_FOR_THIS_PROCESS_ONLY", False) and not current_app.testing:
-        log.warning(
-            "SECRET_KEY is not set: a key for this process alone is used, so console forms fail "
-            "across workers. Set TPA_SECRET_KEY (make run keeps one in instance/secret_key)."
-        )
     current_app.extensions["csrf"].protect()
 
 
