@@ -22,8 +22,8 @@ from tests.databases import fresh_database
 
 # Every server the tests start signs the console's forms with this (a server refuses to start without
 # TPA_SECRET_KEY; the test app, like any command, makes one of its own).
-TEST_SECRET_KEY = "test-console-secret-key-0123456789abcdef"
-os.environ["TPA_SECRET_KEY"] = TEST_SECRET_KEY
+TEST_CONSOLE_SECRET_KEY = "test-console-secret-key-0123456789abcdef"
+os.environ["TPA_SECRET_KEY"] = TEST_CONSOLE_SECRET_KEY
 
 
 @pytest.fixture(scope="session")

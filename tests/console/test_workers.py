@@ -35,7 +35,7 @@ def test_a_form_shown_by_one_server_is_accepted_by_another(app, database_url, ma
     email = make_person("editor")
     add_treatment(app, "shared")
     fetch = browse(http.cookiejar.CookieJar())  # cookies are per host, not per port: one browser
-    key = {"SECRET_KEY": "one-key-for-every-process"}
+    key = {"SECRET_KEY": "one-key-for-every-process-0123456789"}
     with gunicorn(database_url, workers=1, **key) as one, gunicorn(database_url, workers=1, **key) as other:
         a, b = f"http://127.0.0.1:{one}", f"http://127.0.0.1:{other}"
         token = CSRF.search(fetch(a + "/console/sign-in")[1]).group(1)
@@ -63,8 +63,8 @@ def test_with_different_secret_keys_a_form_from_another_process_is_refused(app, 
     email = make_person("editor")
     fetch = browse(http.cookiejar.CookieJar())
     with (
-        gunicorn(database_url, workers=1, SECRET_KEY="this-key") as one,
-        gunicorn(database_url, workers=1, SECRET_KEY="another-key") as other,
+        gunicorn(database_url, workers=1, SECRET_KEY="this-key-" + "1" * 32) as one,
+        gunicorn(database_url, workers=1, SECRET_KEY="another-key-" + "2" * 32) as other,
     ):
         token = CSRF.search(fetch(f"http://127.0.0.1:{one}/console/sign-in")[1]).group(1)
         status, page = fetch(
