@@ -19,16 +19,19 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The webhook and connector workers run beside gunicorn; when gunicorn exits they get SIGTERM and end
-# after their pass. Connectors' credentials are encrypted with a key kept in instance/secret-keys,
-# made on first run (production sets TPA_SECRET_KEYS itself; README "Configuration").
-# The public pages' URLs default to this server itself (production sets TPA_PUBLIC_BASE_URL: required).
+# after their pass. Kept in instance/, made on first run (production sets them itself; README
+# "Configuration"): the key that encrypts connectors' credentials (TPA_SECRET_KEYS) and the key the
+# console's forms are signed with (TPA_SECRET_KEY). The public pages' URLs default to this server.
 run: export TPA_PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(BIN)/.installed ## Set up, migrate, seed on first run, serve on 127.0.0.1:$(PORT), run the workers
+	@mkdir -p instance && test -s instance/secret_key || \
+		(umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > instance/secret_key)
 	$(FLASK) db upgrade
 	$(FLASK) seed --if-empty --demo
 	@test -s instance/secret-keys || (umask 077 && $(FLASK) connectors new-key > instance/secret-keys)
-	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/docs, public pages: $$TPA_PUBLIC_BASE_URL/)"
+	@echo "Serving on http://127.0.0.1:$(PORT)  (docs: /docs, public pages: $$TPA_PUBLIC_BASE_URL/, staff console: /console)"
 	export TPA_SECRET_KEYS="$${TPA_SECRET_KEYS:-$$(cat instance/secret-keys)}"; \
+	export TPA_SECRET_KEY="$${TPA_SECRET_KEY:-$$(cat instance/secret_key)}"; \
 	$(FLASK) webhooks deliver --forever & worker=$$!; \
 	$(FLASK) connectors run & connectors=$$!; \
 	trap 'kill -TERM $$worker $$connectors 2>/dev/null; wait $$worker $$connectors' EXIT INT TERM; \
@@ -62,8 +65,9 @@ format: $(BIN)/.installed ## Format the code
 spec: $(BIN)/.installed ## Rewrite openapi.yaml from the code
 	$(FLASK) openapi write --format=yaml openapi.yaml
 
-screenshots: $(BIN)/.installed ## Take the README's pictures of the public pages and widget (docs/screenshots/)
+screenshots: $(BIN)/.installed ## Take the README's pictures: public pages, widget, staff console (docs/screenshots/)
 	$(BIN)/python tools/screenshots.py
+	$(BIN)/python tools/console_screenshots.py
 
 migrate: $(BIN)/.installed ## Apply migrations to the configured database
 	$(FLASK) db upgrade

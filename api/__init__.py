@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import cli, context, db, errors, observability, ratelimit, readcache
 from api import connectors as connectors_module
-from api.config import Config, env_overrides, public_base_url, public_stylesheet_url
+from api.config import Config, env_overrides, public_base_url, public_stylesheet_url, secret_key
 from api.http import BoundedBody, Request
 from api.idempotency import service as idempotency
 from api.smorest import Api
@@ -33,10 +34,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'treatments.db'}"
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # A server needs the public base URL; `flask` commands (which publish no URL) and tests may go without.
+    # A server needs the public base URL and the SECRET_KEY its workers share; `flask` commands and
+    # tests publish no URL and serve no console form (they make a key of their own).
     serving = not (app.testing or click.get_current_context(silent=True))
     app.config["PUBLIC_BASE_URL"] = public_base_url(app.config, required=serving)
     app.config["PUBLIC_STYLESHEET_URL"] = public_stylesheet_url(app.config)
+    app.config["SECRET_KEY"] = secret_key(app.config, required=serving) or secrets.token_hex(32)
 
     db.init_app(app)
     context.init_app(app)  # the rule settings
@@ -76,6 +79,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(website.blp)
+    from api import console
+
+    console.init_app(app)
     booking.init_app(app)
     readcache.init_app(app)  # after every route: it serves those declared @cacheable
     _enable_cors(app)
@@ -84,6 +90,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     reviews_cli.init_app(app)
     webhooks_cli.init_app(app)
     connectors_module.init_app(app)
+    from api.staff import cli as staff_cli
+
+    staff_cli.init_app(app)
     app.wsgi_app = BoundedBody(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]

@@ -118,6 +118,32 @@ class Config:
     CONNECTORS_RECONCILE_SECONDS = 300.0  # a full pass (drift, mappings) this often
     CONNECTORS_PASS_BACKOFF_BASE_SECONDS = 2.0  # a failed pass is retried after a backoff ...
     CONNECTORS_PASS_BACKOFF_CAP_SECONDS = 300.0  # ... up to this (or the system's Retry-After)
+    # The staff console (api/console/, api/staff/; README "Staff console"). SECRET_KEY signs its
+    # CSRF tokens: every worker on every host needs the same one. A server refuses to start without
+    # it (`secret_key`); `make run` keeps one in instance/secret_key. Commands and tests, which
+    # serve no form, make one of their own.
+    SECRET_KEY: str | None = None
+    CONSOLE_BASE_URL = "http://127.0.0.1:8000"  # where sign-in links printed by the CLI point
+    CONSOLE_IDLE_MINUTES = 30  # a console session unused this long is ended
+    CONSOLE_SESSION_MAX_HOURS = 12  # and any console session this long after it began
+    CONSOLE_SIGN_IN_LINK_HOURS = 24  # a one-time sign-in link expires after this
+    CONSOLE_PASSWORD_MIN_LENGTH = 12
+    # Failed sign-ins per account and client address; over it, that account from that address
+    # waits (other people, and the same person elsewhere, are not locked out).
+    CONSOLE_SIGN_IN_LIMIT = "10/15 minutes"
+    # Flask's session is the console's server-side session (api/staff/sessions.py): its cookie
+    # holds only a random token, sent back only to /console.
+    SESSION_COOKIE_NAME = "tpa_console"
+    SESSION_COOKIE_PATH = "/console"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # CSRF (Flask-WTF) is checked by the console on its own forms; the API's JSON routes are
+    # key-authenticated and never read the session. Referrer-Policy is no-referrer everywhere, so
+    # the Referer check Flask-WTF makes under HTTPS would refuse every form: the token and
+    # SameSite=Lax cookies do the work.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_SSL_STRICT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None  # a token lives as long as its session
 
     API_TITLE = "Treatment Policy API"
     API_VERSION = "1.0.0"
@@ -168,6 +194,27 @@ def public_stylesheet_url(config: Mapping[str, Any]) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname or any(c in value for c in " ;,'\"\\"):
         raise ConfigError(f"TPA_PUBLIC_STYLESHEET_URL must be an absolute http(s) URL, not {value!r}.")
+    return value
+
+
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def secret_key(config: Mapping[str, Any], *, required: bool) -> str | None:
+    """`SECRET_KEY` checked: at least 32 characters. Missing, it is an error when `required` (a
+    server: its workers, and every other host, must sign the console's forms alike), else None."""
+    value = (config.get("SECRET_KEY") or "").strip()
+    if not value:
+        if required:
+            raise ConfigError(
+                "TPA_SECRET_KEY is required: it signs the staff console's forms and must be the same on "
+                "every worker and host. Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return None
+    if len(value) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigError(
+            f"TPA_SECRET_KEY is too short: use at least {SECRET_KEY_MIN_LENGTH} random characters."
+        )
     return value
 
 

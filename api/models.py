@@ -7,6 +7,7 @@ from api.connectors.models import Connector, ConnectorCall, ConnectorState, Hidd
 from api.db import Base
 from api.idempotency.models import IdempotencyRecord
 from api.reviews.models import Review
+from api.staff.models import SignInLink, StaffSession, StaffUser
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -23,6 +24,9 @@ __all__ = [
     "Decision",
     "IdempotencyRecord",
     "Review",
+    "SignInLink",
+    "StaffSession",
+    "StaffUser",
     "ExternalId",
     "RegulatoryStatus",
     "Study",

@@ -74,6 +74,17 @@ def new_request_id(given: str | None) -> str:
     return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+# Paths whose last segment is a credential (a one-time sign-in link): logged without it.
+SECRET_PATH_PREFIXES = ("/console/sign-in/link/",)
+
+
+def loggable_path(path: str) -> str:
+    for prefix in SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "…"
+    return path
+
+
 def write_access_line(
     request_id: str, method: str, path: str, status: int, started: float, client: str | None
 ) -> None:
@@ -87,7 +98,7 @@ def write_access_line(
         "logger": "api.access",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z",
         "method": method,
-        "path": path,
+        "path": loggable_path(path),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "client": client,

@@ -145,10 +145,17 @@ def run(cmd: Sequence[str], env: dict[str, str] | None = None, timeout: float = 
     return result.stdout
 
 
+# A server refuses to start without TPA_SECRET_KEY; the benchmarks' apps get this one (in-process
+# apps through the environment, servers through `app_env`).
+BENCHMARK_SECRET_KEY = "benchmarks-only-console-secret-key-0123456789"
+os.environ.setdefault("TPA_SECRET_KEY", BENCHMARK_SECRET_KEY)
+
+
 def app_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TPA_") and k != "DATABASE_URL"}
     env["DATABASE_URL"] = database_url
     env["TPA_PUBLIC_BASE_URL"] = "http://127.0.0.1"  # a server needs one; benchmarks publish no page
+    env["TPA_SECRET_KEY"] = BENCHMARK_SECRET_KEY  # a server needs one; benchmarks sign no console form
     env.update(extra)
     return env
 

@@ -12,6 +12,7 @@ clients add less than 100 ms at the 99th percentile.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("TPA_SECRET_KEY", "benchmarks-only-console-secret-key-0123456789")  # servers need one
 from api import create_app  # noqa: E402
 from api.context import current_rules  # noqa: E402
 from api.db import alembic_config, get_session  # noqa: E402

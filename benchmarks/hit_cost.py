@@ -25,6 +25,7 @@ TREE = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent
 sys.path.insert(0, TREE)
 os.chdir(TREE)
 
+os.environ.setdefault("TPA_SECRET_KEY", "benchmarks-only-console-secret-key-0123456789")  # servers need one
 from api import create_app  # noqa: E402
 from api.context import current_rules  # noqa: E402
 from api.db import get_session  # noqa: E402

@@ -27,6 +27,10 @@ TEST_SECRET_KEY = "kQ5nT0m6d0bGyH1x9W3x0Jd6o7b4mX2Zc8rV1sL5pQk="
 # (a server refuses to start without TPA_PUBLIC_BASE_URL; tests that need another pass their own).
 PUBLIC_BASE_URL = "https://clinic.test"
 os.environ["TPA_PUBLIC_BASE_URL"] = PUBLIC_BASE_URL
+# Every server the tests start signs the console's forms with this (a server refuses to start without
+# TPA_SECRET_KEY; the test app, like any command, makes one of its own).
+TEST_CONSOLE_SECRET_KEY = "test-console-secret-key-0123456789abcdef"
+os.environ["TPA_SECRET_KEY"] = TEST_CONSOLE_SECRET_KEY
 
 
 @pytest.fixture(scope="session")

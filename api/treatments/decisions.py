@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import SYSTEM_ACTOR, Actor, diff
-from api.booking.rules import SUSPENDED
+from api.booking.rules import SUSPENDED, is_bookable
 from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, InvalidInput
@@ -30,7 +30,7 @@ from api.treatments.views import (
     gate_unmet,
     treatment_bookable,
 )
-from api.treatments.vocabulary import RegulatoryStatusCode, Status
+from api.treatments.vocabulary import EvidenceLevel, RegulatoryStatusCode, Status
 
 
 class PolicyGateRefused(Conflict):
@@ -58,6 +58,29 @@ def record_decision(
     return decision
 
 
+def check_decision(
+    session: Session, slug: str, data: dict[str, Any], actor: Actor, rules: RuleSettings
+) -> dict[str, Any]:
+    """A dry run of `record_decision`: the same checks, refused the same way (the gate's 409 with
+    `unmet`, 403 for an override by a non-admin, ...), and nothing written. What the decision would
+    record, when it would be let through."""
+    treatment = find_treatment(session, slug)
+    status, override = Status(data["status"]), data.get("override_justification")
+    evidence = evidence_for(treatment, rules)
+    unmet = _admit(treatment, status, evidence.level, override, actor, rules)
+    return {
+        "dry_run": True,
+        "status": status,
+        "previous_status": treatment.status,
+        "reason": data["reason"],
+        "reason_codes": list(data.get("reason_codes", [])),
+        "override_justification": override,
+        "overrides": [{"code": u.code, "message": u.message} for u in unmet] if override else [],
+        "evidence_level": evidence.level,
+        "bookable": is_bookable(status),
+    }
+
+
 def decide(
     session: Session, treatment: Treatment, status: Status, reason: str, reason_codes: list[str],
     override: str | None, actor: Actor, rules: RuleSettings, *, reviewed: bool = True,
@@ -66,24 +89,7 @@ def decide(
     treatment's `last_reviewed_on` stays as it was and its next review is due today."""
     status = Status(status)
     evidence = evidence_for(treatment, rules)
-    unmet = decision_blockers(status, evidence.level, treatment.regulatory, rules.gate)
-    refusal = override_refusal(status, actor.role, unmet) if override is not None else None
-    if override is None and unmet:
-        raise PolicyGateRefused(unmet)
-    if refusal == "not_admin":
-        raise Forbidden("Only an admin may override the policy gate.")
-    if refusal == "not_an_approval":  # the body contradicts itself (the schema documents it)
-        raise InvalidInput(
-            "An override is only accepted for an approval the policy gate refuses.",
-            [{"location": "json", "field": "override_justification",
-              "message": "Nothing to override: only an approval can be refused by the gate."}],
-        )  # fmt: skip
-    if refusal == "nothing_refused":  # valid on its own, but the treatment's facts pass the gate
-        raise Conflict(
-            "An override is only accepted for an approval the policy gate refuses.",
-            errors=[{"location": "json", "field": "override_justification",
-                     "message": "Nothing to override: the gate does not refuse this decision."}],
-        )  # fmt: skip
+    _admit(treatment, status, evidence.level, override, actor, rules)
 
     previous = treatment.status if treatment.id and _has_decisions(session, treatment) else None
     was_bookable = treatment_bookable(treatment) if previous is not None else None
@@ -125,6 +131,33 @@ def decide(
     if was_bookable is not None and was_bookable != treatment_bookable(treatment):
         _bookability_changed(session, treatment, was_bookable, reason, decision_id=decision.id)
     return decision
+
+
+def _admit(
+    treatment: Treatment, status: Status, level: EvidenceLevel, override: str | None, actor: Actor,
+    rules: RuleSettings,
+) -> list[UnmetCriterion]:  # fmt: skip
+    """Refuse a decision the policy gate (or the override rules) does not let through; what an
+    admitted override overrides."""
+    unmet = decision_blockers(status, level, treatment.regulatory, rules.gate)
+    refusal = override_refusal(status, actor.role, unmet) if override is not None else None
+    if override is None and unmet:
+        raise PolicyGateRefused(unmet)
+    if refusal == "not_admin":
+        raise Forbidden("Only an admin may override the policy gate.")
+    if refusal == "not_an_approval":  # the body contradicts itself (the schema documents it)
+        raise InvalidInput(
+            "An override is only accepted for an approval the policy gate refuses.",
+            [{"location": "json", "field": "override_justification",
+              "message": "Nothing to override: only an approval can be refused by the gate."}],
+        )  # fmt: skip
+    if refusal == "nothing_refused":  # valid on its own, but the treatment's facts pass the gate
+        raise Conflict(
+            "An override is only accepted for an approval the policy gate refuses.",
+            errors=[{"location": "json", "field": "override_justification",
+                     "message": "Nothing to override: the gate does not refuse this decision."}],
+        )  # fmt: skip
+    return unmet
 
 
 def _bookability_changed(

@@ -24,6 +24,8 @@ from api.treatments.schemas import (
     AuditQueryArgsSchema,
     AuditRecordSchema,
     DecisionCreateSchema,
+    DecisionPreviewSchema,
+    DecisionQueryArgsSchema,
     DecisionSchema,
     JsonLdSchema,
     RegulatoryStatusCreateSchema,
@@ -196,21 +198,34 @@ class TreatmentDecisions(MethodView):
         return views.list_decisions(get_session(), slug)
 
     @blp.requires_role("reviewer")
+    @blp.arguments(DecisionQueryArgsSchema, location="query")
     @blp.arguments(DecisionCreateSchema)
     @blp.response(201, DecisionSchema)
+    @blp.alt_response(
+        200,
+        success=True,
+        schema=DecisionPreviewSchema,
+        description="`?dry_run=true`: the decision would be recorded like this; nothing was written",
+    )
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(
         409,
         response="CONFLICT",
         description="Refused by the policy gate (`unmet`), or an override of an approval it does not refuse",
     )
-    def post(self, data: dict[str, Any], slug: str) -> Any:
+    def post(self, args: dict[str, Any], data: dict[str, Any], slug: str) -> Any:
         """Record a decision
 
         A decision to `approved` must pass the policy gate; an admin may override it with a
-        justification of at least 40 characters, which is then public.
+        justification of at least 40 characters, which is then public. With `?dry_run=true` the
+        decision is only checked: the same refusals, or 200 with what would be recorded, and
+        nothing written (staff see the gate before they send).
         """
-        return decisions.record_decision(get_session(), slug, data, current_actor(), current_rules())
+        session, actor, rules = get_session(), current_actor(), current_rules()
+        if args["dry_run"]:
+            preview = decisions.check_decision(session, slug, data, actor, rules)
+            return json_response(DecisionPreviewSchema().dump(preview), 200)
+        return decisions.record_decision(session, slug, data, actor, rules)
 
 
 @blp.route("/<slug:slug>/studies")

@@ -408,6 +408,33 @@ class DecisionCreateSchema(ma.Schema):
     )
 
 
+class DecisionQueryArgsSchema(ma.Schema):
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Check the decision without recording it: the same refusals (the policy gate's "
+            "409 with `unmet`, 403, 422), or 200 with what would be recorded. Nothing is written."
+        },
+    )
+
+
+class DecisionPreviewSchema(ResponseSchema):
+    """What a decision would record (`?dry_run=true`); nothing was written."""
+
+    dry_run = fields.Boolean(metadata={"example": True})
+    status = Enum(Status)
+    previous_status = Enum(Status, metadata={"description": "The treatment's status now"})
+    reason = fields.String()
+    reason_codes = fields.List(fields.String())
+    override_justification = fields.String(allow_none=True)
+    overrides = fields.List(
+        fields.Nested(UnmetCriterionSchema),
+        metadata={"description": "The unmet criteria an admin's override would set aside"},
+    )
+    evidence_level = Enum(EvidenceLevel)
+    bookable = fields.Boolean(metadata={"description": "Whether the treatment would be bookable after it"})
+
+
 class AuditRecordSchema(ResponseSchema):
     id = fields.Integer()
     entity = fields.String(metadata={"example": "study"})

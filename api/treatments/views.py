@@ -25,7 +25,7 @@ from api.treatments.vocabulary import Screening, Status
 SUMMARY_COLUMNS = (
     Treatment.slug, Treatment.name, Treatment.aliases, Treatment.category, Treatment.summary,
     Treatment.status, Treatment.status_reason, Treatment.safety, Treatment.updated_at, Treatment.version,
-    Treatment.suspended_at,
+    Treatment.suspended_at, Treatment.next_review_due,
 )  # fmt: skip
 
 
@@ -48,6 +48,7 @@ class TreatmentFilters:
     page: int = 1
     per_page: int = 50
     cursor: tuple[str, int] | None = None  # keyset: start after this (name, id)
+    review_due_by: dt.date | None = None  # the staff console: next review due by then, or never scheduled
 
 
 def evidence_for(treatment: Treatment, rules: RuleSettings) -> EvidenceSummary:
@@ -109,6 +110,7 @@ def summary_view(treatment: Treatment, rules: RuleSettings) -> dict[str, Any]:
         "bookable": treatment_bookable(treatment),
         "evidence": evidence_for(treatment, rules).as_dict(),
         "updated_at": treatment.updated_at,
+        "next_review_due": treatment.next_review_due,  # for staff; not in the public schema
     }
 
 
@@ -150,6 +152,10 @@ def list_treatments(session: Session, filters: TreatmentFilters, rules: RuleSett
         conditions.append(Treatment.search_text.like(f"%{needle}%", escape="\\"))
     if filters.updated_since is not None:
         conditions.append(Treatment.updated_at >= filters.updated_since)
+    if filters.review_due_by is not None:
+        conditions.append(
+            Treatment.next_review_due.is_(None) | (Treatment.next_review_due <= filters.review_due_by)
+        )
     total = session.scalar(select(func.count(Treatment.id)).where(*conditions)) or 0
     ids = select(Treatment.id).where(*conditions).order_by(Treatment.name, Treatment.id)
     if filters.cursor is not None:

@@ -103,6 +103,8 @@ export CONTRACT_API_KEY  # read by schemathesis.toml ([auth.openapi.bearerAuth])
 
 PORT="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export TPA_PUBLIC_BASE_URL="http://127.0.0.1:$PORT"  # a server refuses to start without it
+TPA_SECRET_KEY="$("$BIN/python" -c 'import secrets; print(secrets.token_hex(32))')"
+export TPA_SECRET_KEY  # a server refuses to start without it (the staff console's forms)
 "$BIN/gunicorn" --no-control-socket --workers 3 --bind "127.0.0.1:$PORT" --timeout 30 \
     'api:create_app()' >"$WORK_DIR/server.log" 2>&1 &
 SERVER_PID=$!

@@ -50,7 +50,8 @@ APPROVED = "outage-approved"
 # Routes that never touch the database: they must keep answering 200 during an outage.
 STATIC_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                     "docs_assets.swagger_ui_asset", "docs_assets.docs_static", "docs_assets.favicon",
-                    "health.Live", "website.static", "website.widget", "website.robots"}  # fmt: skip
+                    "health.Live", "website.static", "website.widget", "website.robots",
+                    "console.static"}  # fmt: skip
 # The public pages answer people with an HTML page; the same 503, Retry-After and wording.
 WEBSITE_PAGES = {"page index", "page treatment", "page feed", "page sitemap"}
 
@@ -160,6 +161,7 @@ def world(outage_app: Flask) -> World:
     connector = client.post("/v1/connectors", headers=admin, json=SQUARE_CONNECTOR)
     assert connector.status_code == 201, connector.get_json()
     return World(
+        extra=console_world(outage_app),
         admin=admin,
         slug=APPROVED,
         treatment_etag=client.get(f"/v1/treatments/{APPROVED}").headers["ETag"],
@@ -175,6 +177,31 @@ def world(outage_app: Flask) -> World:
     )
 
 
+def console_world(app: Flask) -> dict[str, Any]:
+    """A staff admin's signed-in console session, a signed-out one and an unused sign-in link."""
+    from api.console.forms import staff_settings
+    from api.staff import service as staff
+    from tests.console.conftest import PASSWORD, Console
+
+    with app.app_context():
+        settings = staff_settings()
+        _, token = staff.create_user(get_session(), "outage@clinic.example", "Outage", Role.ADMIN, settings)
+        staff.use_link(get_session(), token, PASSWORD, PASSWORD, settings)
+        _, link = staff.create_user(get_session(), "later@clinic.example", "Later", Role.EDITOR, settings)
+    signed_in, signed_out = Console(app.test_client()), Console(app.test_client())
+    assert signed_in.sign_in("outage@clinic.example").status_code == 302
+    signed_in.get("/console/")
+    signed_out.get("/console/sign-in")
+    cookie = "tpa_console"
+    return {
+        "admin_cookie": signed_in.client.get_cookie(cookie, path="/console").value,
+        "admin_csrf": signed_in.token,
+        "anonymous_cookie": signed_out.client.get_cookie(cookie, path="/console").value,
+        "anonymous_csrf": signed_out.token,
+        "link": link,
+    }
+
+
 # --- the representative requests ----------------------------------------------------------------
 
 
@@ -186,9 +213,12 @@ class Call:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     data: bytes | None = None
+    console_session: str | None = None  # the console's session cookie
 
     def send(self, app: Flask) -> tuple[Any, float]:
         client = app.test_client()
+        if self.console_session is not None:
+            client.set_cookie("tpa_console", self.console_session, path="/console")
         kwargs: dict[str, Any] = {"headers": self.headers}
         if self.json is not None:
             kwargs["json"] = self.json
@@ -265,7 +295,101 @@ def calls(w: World) -> list[Call]:
         Call("page treatment", "GET", f"/treatments/{w.slug}"),
         Call("page feed", "GET", "/feed.atom"),
         Call("page sitemap", "GET", "/sitemap.xml"),
+        *console_calls(w),
     ]  # fmt: skip
+
+
+def console_calls(w: World) -> list[Call]:
+    """Every console page and form, in a session (the session itself is in the database)."""
+    from urllib.parse import urlencode
+
+    x = w.extra
+    t = f"/console/treatments/{w.slug}"
+
+    def page(name: str, path: str, *, anonymous: bool = False) -> Call:
+        return Call(name, "GET", path, console_session=x["anonymous_cookie" if anonymous else "admin_cookie"])
+
+    def form(name: str, path: str, fields: dict[str, str] | None = None, *, anonymous: bool = False) -> Call:
+        token = x["anonymous_csrf" if anonymous else "admin_csrf"]
+        return Call(name, "POST", path, data=urlencode({"csrf_token": token} | (fields or {})).encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    console_session=x["anonymous_cookie" if anonymous else "admin_cookie"])  # fmt: skip
+
+    link = f"/console/sign-in/link/{x['link']}"
+    decision = {"status": "under_review", "reason": "Decided in an outage."}
+    return [
+        page("console sign-in page", "/console/sign-in", anonymous=True),
+        form(
+            "console sign in",
+            "/console/sign-in",
+            {"email": "outage@clinic.example", "password": "x"},
+            anonymous=True,
+        ),
+        page("console link page", link, anonymous=True),
+        form(
+            "console set password",
+            link,
+            {"password": "a long outage password", "confirm": "a long outage password"},
+            anonymous=True,
+        ),
+        form("console sign out", "/console/sign-out"),
+        form("console sign out everywhere", "/console/sign-out-everywhere"),
+        page("console dashboard", "/console/"),
+        page("console treatments", "/console/treatments?status=approved"),
+        page("console new treatment page", "/console/treatments/new"),
+        form(
+            "console new treatment",
+            "/console/treatments/new",
+            {
+                "slug": f"console-{uuid.uuid4().hex[:8]}",
+                "name": "Outage",
+                "category": "laser",
+                "summary": "x",
+            },
+        ),
+        page("console treatment", t),
+        form(
+            "console edit content",
+            f"{t}/content",
+            {"etag": w.treatment_etag, "name": "Outage", "summary": "x", "category": "laser"},
+        ),
+        form("console add study", f"{t}/studies", {"title": "Outage study", "design": "rct"}),
+        page("console study page", f"{t}/studies/{w.study_id}"),
+        form("console edit study", f"{t}/studies/{w.study_id}", {"etag": w.study_etag, "title": "Outage"}),
+        form("console delete study", f"{t}/studies/{w.study_id}/delete", {"etag": w.study_etag}),
+        form(
+            "console add regulatory",
+            f"{t}/regulatory",
+            {"regulator": "EMA", "status": "approved", "source_url": "https://www.ema.europa.eu/x"},
+        ),
+        page("console regulatory page", f"{t}/regulatory/{w.regulatory_id}"),
+        form(
+            "console edit regulatory",
+            f"{t}/regulatory/{w.regulatory_id}",
+            {
+                "etag": w.regulatory_etag,
+                "regulator": "FDA",
+                "status": "approved",
+                "source_url": "https://www.fda.gov/x",
+            },
+        ),
+        form(
+            "console delete regulatory",
+            f"{t}/regulatory/{w.regulatory_id}/delete",
+            {"etag": w.regulatory_etag},
+        ),
+        form("console check decision", f"{t}/decisions/check", decision),
+        form("console record decision", f"{t}/decisions", decision),
+        form("console record review", f"{t}/reviews", {"note": "Reviewed in an outage."}),
+        page("console people", "/console/people"),
+        form(
+            "console invite",
+            "/console/people",
+            {"email": "new@clinic.example", "name": "New", "role": "editor"},
+        ),
+        form("console reset", "/console/people/1/reset"),
+        form("console deactivate", "/console/people/1/active", {"active": "false"}),
+    ]
 
 
 def covered(app: Flask, requests: list[Call]) -> set[tuple[str, str]]:
@@ -343,14 +467,16 @@ def test_every_endpoint_answers_503_in_bounded_time_and_the_same_app_recovers(
     report(f"database {mode}", [(c.name, r.status_code, s) for c, r, s in answers])
     for call, response, seconds in answers:
         assert response.status_code == 503, (call, response.status_code, response.get_data(as_text=True))
-        if call.name in WEBSITE_PAGES:
+        assert int(response.headers["Retry-After"]) > 0, call
+        if call.name in WEBSITE_PAGES:  # pages, for people
             assert response.mimetype == "text/html", call
             assert "The database cannot be reached" in response.get_data(as_text=True), call
+        elif call.path.startswith("/console/"):
+            assert response.mimetype == "text/html" and "try again shortly" in response.get_data(as_text=True)
         else:
             assert response.mimetype == "application/problem+json", call
             problem = response.get_json()
             assert problem["status"] == 503 and problem["type"] == "/problems/service-unavailable", call
-        assert int(response.headers["Retry-After"]) > 0, call
         assert seconds < BOUND, (call, seconds)
         assert b'"bookable"' not in response.get_data(), call  # never a yes, nor a no
     assert live.status_code == 200 and live_seconds < 1.0  # the process is alive: do not restart it

@@ -55,7 +55,8 @@ postgresql_only = pytest.mark.skipif(not on_postgresql(), reason="needs PostgreS
 PRIVATE_TABLES = {"alembic_version", "api_keys", "audit_records", "idempotency_keys",
                   "webhook_subscriptions", "webhook_deliveries", "webhook_attempts", "connectors",
                   "connector_states", "connector_hidden_services", "connector_calls",
-                  "connector_notifications"}  # fmt: skip
+                  "connector_notifications", "staff_users", "staff_sessions",
+                  "staff_sign_in_links"}  # fmt: skip
 
 
 def direct(url: str) -> psycopg.Connection:
