@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 
 def random_slug(prefix: str = "t") -> str:
@@ -76,11 +76,18 @@ def approval(**fields: Any) -> dict[str, Any]:
             "source_url": "https://www.accessdata.fda.gov/example"} | fields  # fmt: skip
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access-log line per request: tests assert on answers, not on a test server's log."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """The app behind a real threaded HTTP server on a free port, for truly concurrent requests;
     yields its base URL and always shuts it down."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

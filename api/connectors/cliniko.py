@@ -27,13 +27,8 @@ class Cliniko:
     system: ClassVar[str] = "cliniko"
     title: ClassVar[str] = "Cliniko"
     credential_fields: ClassVar[tuple[str, ...]] = ("api_key", "user_agent")
-    # For the OpenAPI document: without a base_url, the key must name its shard (`shard`).
-    create_rules: ClassVar[dict[str, Any]] = {
-        "anyOf": [
-            {"required": ["base_url"]},
-            {"properties": {"credentials": {"properties": {"api_key": {"pattern": SHARD_SUFFIX}}}}},
-        ]
-    }
+    # Every key names its shard (`shard`): Cliniko's keys end in it.
+    credential_patterns: ClassVar[dict[str, str]] = {"api_key": r"^.+" + SHARD_SUFFIX}
 
     def __init__(self, http: Http):
         self.http = http

@@ -11,6 +11,7 @@ from api.connectors import guard, service
 from api.connectors.base import HttpSettings
 from api.connectors.models import Connector, ConnectorState
 from api.connectors.schemas import (
+    CREATE_DOC,
     CallSchema,
     ConnectorCreateSchema,
     ConnectorPatchSchema,
@@ -98,7 +99,10 @@ class Connectors(MethodView):
     @blp.arguments(ConnectorCreateSchema)
     @blp.response(201, ConnectorSchema, headers=ETAG_HEADER)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="TPA_SECRET_KEYS is not set")
-    @blp.doc(responses=CREATED_LINKS)
+    @blp.doc(
+        responses=CREATED_LINKS,
+        requestBody={"required": True, "content": {"application/json": {"schema": CREATE_DOC}}},
+    )
     def post(self, data: dict[str, Any]) -> Response:
         """Connect a booking system
 

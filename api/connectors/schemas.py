@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.connectors.registry import SYSTEMS
-from api.fields import HTTPS_URL_PATTERN, OUTBOUND_URL, StrictBoolean, Text
+from api.fields import HTTPS_URL_PATTERN, OUTBOUND_URL, Pattern, StrictBoolean, Text
 from api.smorest import ResponseSchema
 
 SYSTEM_NAMES = sorted(SYSTEMS)
@@ -27,15 +27,6 @@ _CREDENTIALS_DOC = {
 }
 
 
-def credentials_of(system: str) -> dict[str, Any]:
-    """A system's credentials in JSON Schema: its fields, every one required, no other."""
-    names = SYSTEMS[system].credential_fields
-    return {
-        "type": "object", "required": list(names), "additionalProperties": False,
-        "properties": {name: {"type": "string", "minLength": 1, "maxLength": 4000} for name in names},
-    }  # fmt: skip
-
-
 def _one_systems_fields(given: dict[str, Any]) -> None:
     if not any(set(given) == set(SYSTEMS[name].credential_fields) for name in SYSTEM_NAMES):
         shapes = "; ".join(f"{name}: {', '.join(SYSTEMS[name].credential_fields)}" for name in SYSTEM_NAMES)
@@ -52,7 +43,13 @@ class Credentials(fields.Dict):
             values=fields.String(validate=validate.Length(min=1, max=4000)),
             validate=[validate.Length(min=1, max=10), _one_systems_fields],
             load_only=True,
-            metadata=_CREDENTIALS_DOC | {"oneOf": [credentials_of(name) for name in SYSTEM_NAMES]},
+            # The systems' credentials, as the create schemas name them (`_create_schema`).
+            metadata=_CREDENTIALS_DOC
+            | {
+                "oneOf": [
+                    {"$ref": f"#/components/schemas/{SYSTEMS[n].title}Credentials"} for n in SYSTEM_NAMES
+                ]
+            },
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -136,27 +133,56 @@ class ConnectorStatusSchema(ResponseSchema):
     counts = fields.Nested(StatusCountsSchema)
 
 
+def _create_schema(system: str) -> type[ma.Schema]:
+    """A new connector of one system, as written: its own credentials, a guard if it can guard."""
+    cls = SYSTEMS[system]
+    patterns = getattr(cls, "credential_patterns", {})
+    credentials = ma.Schema.from_dict(
+        {
+            name: Text(4000, min_length=1, required=True,
+                       validate=[Pattern(patterns[name])] if name in patterns else [],
+                       metadata={"pattern": patterns[name]} if name in patterns else {})
+            for name in cls.credential_fields
+        },
+        name=f"{cls.title}Credentials",
+    )  # fmt: skip
+    declared: dict[str, Any] = {
+        "system": fields.String(
+            required=True, validate=validate.OneOf([system]), metadata={"example": system}
+        ),
+        "name": Text(200, min_length=1, required=True, metadata={"example": f"{cls.title}, main site"}),
+        "base_url": Text(2000, validate=[OUTBOUND_URL], metadata=_URL_DOC),
+        "active": StrictBoolean(load_default=True),
+        "credentials": fields.Nested(
+            credentials, required=True, metadata={"description": _CREDENTIALS_DOC["description"]}
+        ),
+    }
+    if getattr(cls, "guards_bookings", False):
+        declared["guard"] = fields.Nested(GuardSchema, allow_none=True, load_default=None)
+    return ma.Schema.from_dict(declared, name=f"{cls.title}ConnectorCreate")
+
+
+CREATE_BY_SYSTEM = {name: _create_schema(name) for name in SYSTEM_NAMES}
+# The request body as documented: one schema per system, told apart by `system`.
+CREATE_DOC = {
+    "oneOf": list(CREATE_BY_SYSTEM.values()),
+    "discriminator": {
+        "propertyName": "system",
+        "mapping": {
+            name: f"#/components/schemas/{SYSTEMS[name].title}ConnectorCreate" for name in SYSTEM_NAMES
+        },
+    },
+}
+
+
 class ConnectorCreateSchema(ma.Schema):
-    """A new connector, as written."""
+    """A new connector: read with its system's schema (`CREATE_BY_SYSTEM`)."""
 
-    # Which credentials, and whether a guard, go with which system (the service checks the same).
-    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
-        "oneOf": [
-            {"properties": {"system": {"const": name}, "credentials": credentials_of(name)}
-             | ({} if getattr(SYSTEMS[name], "guards_bookings", False) else {"guard": {"type": "null"}})}
-            | getattr(SYSTEMS[name], "create_rules", {})
-            for name in SYSTEM_NAMES
-        ]
-    }  # fmt: skip
-
-    system = fields.String(
-        required=True, validate=validate.OneOf(SYSTEM_NAMES), metadata={"example": "square"}
-    )
-    name = Text(200, min_length=1, required=True, metadata={"example": "Square, main site"})
-    base_url = Text(2000, validate=[OUTBOUND_URL], metadata=_URL_DOC)
-    active = StrictBoolean(load_default=True)
-    credentials = Credentials(required=True)
-    guard = fields.Nested(GuardSchema, allow_none=True, load_default=None)
+    def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None) -> Any:
+        system = data.get("system") if isinstance(data, dict) else None
+        if system not in CREATE_BY_SYSTEM:
+            raise ma.ValidationError({"system": [f"Must be one of: {', '.join(SYSTEM_NAMES)}."]})
+        return CREATE_BY_SYSTEM[system]().load(data, partial=partial, unknown=unknown)
 
 
 class GuardViewSchema(ResponseSchema):

@@ -29,8 +29,8 @@ def test_an_admin_connects_square_and_the_answer_never_carries_the_credentials(c
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"system": "acuity"}, "system"), ({"credentials": {}}, "credentials"),
-     ({"credentials": {"token": "x"}}, "credentials"), ({"name": ""}, "name"),
+    [({"system": "acuity"}, "system"), ({"credentials": {}}, "credentials.access_token"),
+     ({"credentials": {"token": "x"}}, "credentials.token"), ({"name": ""}, "name"),
      ({"base_url": "http://square.example.com"}, "base_url"),
      ({"base_url": "https://10.0.0.1/"}, "base_url")],
     ids=["unknown-system", "no-credentials", "wrong-credential", "blank-name", "plain-http", "private-ip"],

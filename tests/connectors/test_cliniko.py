@@ -39,14 +39,14 @@ def test_the_host_is_the_keys_shard():
         shard("no-shard-SUFFIX!")
 
 
-def test_a_key_without_a_shard_needs_a_base_url(client, admin):
+def test_a_key_must_name_its_shard_and_the_host_follows_it(client, admin):
     body = {
         "system": "cliniko",
         "name": "Cliniko",
         "credentials": {"api_key": "nokey", "user_agent": USER_AGENT},
     }
     refused = client.post("/v1/connectors", json=body, headers=admin)
-    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "base_url"
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "credentials.api_key"
     body["credentials"]["api_key"] = "MS0xLTE-uk1"
     created = client.post("/v1/connectors", json=body, headers=admin).get_json()
     assert created["base_url"] == "https://api.uk1.cliniko.com/v1"
