@@ -180,7 +180,7 @@ class ConnectorCreateSchema(ma.Schema):
 
     def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None) -> Any:
         system = data.get("system") if isinstance(data, dict) else None
-        if system not in CREATE_BY_SYSTEM:
+        if not isinstance(system, str) or system not in CREATE_BY_SYSTEM:
             raise ma.ValidationError({"system": [f"Must be one of: {', '.join(SYSTEM_NAMES)}."]})
         return CREATE_BY_SYSTEM[system]().load(data, partial=partial, unknown=unknown)
 
