@@ -29,11 +29,13 @@ def test_an_admin_connects_square_and_the_answer_never_carries_the_credentials(c
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"system": "acuity"}, "system"), ({"system": {"name": "square"}}, "system"), ({"system": ["square"]}, "system"), ({"credentials": {}}, "credentials.access_token"),
+    [({"system": "acuity"}, "system"), ({"system": {"name": "square"}}, "system"),
+     ({"system": ["square"]}, "system"), ({"credentials": {}}, "credentials.access_token"),
      ({"credentials": {"token": "x"}}, "credentials.token"), ({"name": ""}, "name"),
      ({"base_url": "http://square.example.com"}, "base_url"),
      ({"base_url": "https://10.0.0.1/"}, "base_url")],
-    ids=["unknown-system", "system-object", "system-list", "no-credentials", "wrong-credential", "blank-name", "plain-http", "private-ip"],
+    ids=["unknown-system", "system-object", "system-list", "no-credentials", "wrong-credential",
+         "blank-name", "plain-http", "private-ip"],
 )  # fmt: skip
 def test_a_bad_connector_is_refused_and_nothing_is_stored(client, admin, change, field):
     refused = client.post("/v1/connectors", json=SQUARE | change, headers=admin)
