@@ -28,7 +28,7 @@ class Cliniko:
     title: ClassVar[str] = "Cliniko"
     credential_fields: ClassVar[tuple[str, ...]] = ("api_key", "user_agent")
     # Every key names its shard (`shard`): Cliniko's keys end in it.
-    credential_patterns: ClassVar[dict[str, str]] = {"api_key": r"^.+" + SHARD_SUFFIX}
+    credential_patterns: ClassVar[dict[str, str]] = {"api_key": r"^[^\x00-\x1f\x7f-\x9f]+" + SHARD_SUFFIX}
 
     def __init__(self, http: Http):
         self.http = http

@@ -27,10 +27,32 @@ _CREDENTIALS_DOC = {
 }
 
 
-def _one_systems_fields(given: dict[str, Any]) -> None:
-    if not any(set(given) == set(SYSTEMS[name].credential_fields) for name in SYSTEM_NAMES):
-        shapes = "; ".join(f"{name}: {', '.join(SYSTEMS[name].credential_fields)}" for name in SYSTEM_NAMES)
-        raise ma.ValidationError(f"Give exactly one booking system's credential fields ({shapes}).")
+def _credentials_schema(system: str) -> type[ma.Schema]:
+    """One system's credentials: its fields, every one required, each a string of the system's form."""
+    cls = SYSTEMS[system]
+    patterns = getattr(cls, "credential_patterns", {})
+    return ma.Schema.from_dict(
+        {
+            name: Text(4000, min_length=1, required=True,
+                       validate=[Pattern(patterns[name])] if name in patterns else [],
+                       metadata={"pattern": patterns[name]} if name in patterns else {})
+            for name in cls.credential_fields
+        },
+        name=f"{cls.title}Credentials",
+    )  # fmt: skip
+
+
+CREDENTIALS_BY_SYSTEM = {name: _credentials_schema(name) for name in SYSTEM_NAMES}
+
+
+def _one_systems_credentials(given: dict[str, Any]) -> None:
+    """Valid as exactly one system's credentials (which system's: the connector decides, 409)."""
+    for name in SYSTEM_NAMES:
+        if set(given) == set(SYSTEMS[name].credential_fields):
+            CREDENTIALS_BY_SYSTEM[name]().load(given)  # raises with the field's problem
+            return
+    shapes = "; ".join(f"{name}: {', '.join(SYSTEMS[name].credential_fields)}" for name in SYSTEM_NAMES)
+    raise ma.ValidationError(f"Give exactly one booking system's credential fields ({shapes}).")
 
 
 class Credentials(fields.Dict):
@@ -40,8 +62,8 @@ class Credentials(fields.Dict):
     def __init__(self, **kwargs: object):
         super().__init__(
             keys=fields.String(validate=validate.Length(max=100)),
-            values=fields.String(validate=validate.Length(min=1, max=4000)),
-            validate=[validate.Length(min=1, max=10), _one_systems_fields],
+            values=Text(4000, min_length=1),
+            validate=[validate.Length(min=1, max=10), _one_systems_credentials],
             load_only=True,
             # The systems' credentials, as the create schemas name them (`_create_schema`).
             metadata=_CREDENTIALS_DOC
@@ -136,16 +158,7 @@ class ConnectorStatusSchema(ResponseSchema):
 def _create_schema(system: str) -> type[ma.Schema]:
     """A new connector of one system, as written: its own credentials, a guard if it can guard."""
     cls = SYSTEMS[system]
-    patterns = getattr(cls, "credential_patterns", {})
-    credentials = ma.Schema.from_dict(
-        {
-            name: Text(4000, min_length=1, required=True,
-                       validate=[Pattern(patterns[name])] if name in patterns else [],
-                       metadata={"pattern": patterns[name]} if name in patterns else {})
-            for name in cls.credential_fields
-        },
-        name=f"{cls.title}Credentials",
-    )  # fmt: skip
+    credentials = CREDENTIALS_BY_SYSTEM[system]
     declared: dict[str, Any] = {
         "system": fields.String(
             required=True, validate=validate.OneOf([system]), metadata={"example": system}
