@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,8 +136,10 @@ class Runner(threading.Thread):
             report = self.passes.run(self.connector_id, None if full else slugs)
             failed = report is None or report.error is not None
             retry_after = report.retry_after if report is not None else 1.0  # leased: look again soon
-        except (SQLAlchemyError, OSError) as error:  # our database: the pass did not happen
+        except Exception as error:  # our database, or a bug: this thread must live on, or nothing is hidden
             self.passes.say(f"connector {self.connector_id}: pass failed: {type(error).__name__}: {error}")
+            if not isinstance(error, SQLAlchemyError | OSError):
+                traceback.print_exc()
             failed = True
         if not failed:
             self.failures = 0

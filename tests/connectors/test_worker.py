@@ -115,3 +115,25 @@ def test_a_pass_waits_for_another_workers_lease(app, client, admin, square, pass
         assert service.claim(get_session(), connector["id"], "another-host:1", utcnow())
     assert passes.run(connector["id"], None) is None  # held elsewhere: no pass, no calls
     assert square.requests == []
+
+
+def test_a_pass_that_breaks_is_retried_and_the_connector_keeps_its_thread(
+    app, client, admin, square, said, monkeypatch
+):
+    from api.connectors import service
+
+    add_treatment(app, "exosomes", "not_approved", external_ids={"square": "VAR-EXO"})
+    square.add_service("VAR-EXO", "Exosome facial")
+    real, calls = service.run_pass, []
+
+    def breaks_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "run_pass", breaks_once)
+    connect(client, admin, square)
+    with worker_running(app, said):
+        wait_for(lambda: not square.available("VAR-EXO"), 10)  # hidden all the same, on the retry
+    assert any("pass failed: RuntimeError: a bug" in line for line in said)
