@@ -125,16 +125,14 @@ def prisma_counts(session: Session, slug: str) -> dict[str, Any]:
     }
 
 
-def record_batch(
-    session: Session, treatment: Treatment, actor: Actor, filename: str | None, fmt: str,
-    records: int, imported: list[Study], duplicates: int,
-) -> ImportBatch:  # fmt: skip
+def start_batch(
+    session: Session, treatment: Treatment, actor: Actor, filename: str | None, fmt: str, records: int
+) -> ImportBatch:
+    """The batch an import's studies link to (its counts are set once the records are read)."""
     batch = ImportBatch(
         treatment_id=treatment.id, created_by=actor.name, filename=filename or None, format=fmt,
-        records=records, imported=len(imported), duplicates=duplicates,
+        records=records, imported=0, duplicates=0,
     )  # fmt: skip
     session.add(batch)
     session.flush()
-    for study in imported:
-        study.import_batch_id = batch.id
     return batch

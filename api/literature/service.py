@@ -22,7 +22,7 @@ from api.db import utcnow
 from api.errors import DomainError, InvalidInput
 from api.literature.models import ImportBatch
 from api.literature.parsers import ReferenceFileInvalid, format_for, format_for_filename, read_references
-from api.literature.screening import record_batch
+from api.literature.screening import start_batch
 from api.treatments.models import Study, Treatment
 from api.treatments.service import STUDY_FIELDS
 from api.treatments.settings import RuleSettings
@@ -79,6 +79,7 @@ def import_references(
     except ReferenceFileInvalid as invalid:
         raise InvalidInput(invalid.detail, [p.as_error() for p in invalid.problems]) from None
 
+    batch = start_batch(session, treatment, actor, filename, fmt, len(references))
     known: dict[tuple[str, str], tuple[Study, int | None]] = {}
     for study in treatment.studies:
         for key in _keys(study.doi, study.pmid):
@@ -94,13 +95,13 @@ def import_references(
             duplicates.append(_Duplicate(ref.record, data["title"], data["doi"], data["pmid"], match[0],
                                          existing, of_record))  # fmt: skip
             continue
-        study = Study(treatment=treatment, screening=Screening.SCREENING, **data)
+        study = Study(treatment=treatment, screening=Screening.SCREENING, import_batch_id=batch.id, **data)
         session.add(study)
         imported.append(study)
         for key in keys:
             known[key] = (study, ref.record)
 
-    batch = record_batch(session, treatment, actor, filename, fmt, len(references), imported, len(duplicates))
+    batch.imported, batch.duplicates = len(imported), len(duplicates)
     if not imported:
         result = _result(imported, duplicates, len(references), batch)
         session.commit()  # only the batch: its records count as identified

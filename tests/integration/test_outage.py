@@ -385,6 +385,13 @@ def console_calls(w: World) -> list[Call]:
         form("console check decision", f"{t}/decisions/check", decision),
         form("console record decision", f"{t}/decisions", decision),
         form("console record review", f"{t}/reviews", {"note": "Reviewed in an outage."}),
+        page("console screening", "/console/screening"),
+        form("console upload references", "/console/screening/import", {"treatment": w.slug}),
+        form(
+            "console exclude study",
+            f"{t}/studies/{w.study_id}/exclude",
+            {"etag": w.study_etag, "reason": "other"},
+        ),
         page("console people", "/console/people"),
         form(
             "console invite",
