@@ -400,6 +400,27 @@ def console_calls(w: World) -> list[Call]:
         ),
         form("console reset", "/console/people/1/reset"),
         form("console deactivate", "/console/people/1/active", {"active": "false"}),
+        form("console change role", "/console/people/1/role", {"role": "editor"}),
+        form("console sign person out", "/console/people/1/sign-out"),
+        page("console administration", "/console/admin"),
+        page("console api keys", "/console/admin/keys"),
+        form("console create api key", "/console/admin/keys", {"name": "outage-key", "role": "editor"}),
+        form("console revoke api key", "/console/admin/keys/1/revoke"),
+        page("console webhooks", "/console/admin/webhooks"),
+        form("console subscribe webhook", "/console/admin/webhooks", {"url": "https://example.org/outage-2"}),
+        page("console webhook", f"/console/admin/webhooks/{w.webhook_id}"),
+        form(
+            "console switch webhook",
+            f"/console/admin/webhooks/{w.webhook_id}/active",
+            {"active": "false", "etag": w.webhook_etag},
+        ),
+        form(
+            "console redeliver",
+            f"/console/admin/webhooks/{w.webhook_id}/deliveries/{w.delivery_id}/redeliver",
+        ),
+        page("console connectors", "/console/admin/connectors"),
+        page("console connector", f"/console/admin/connectors/{w.connector_id}"),
+        form("console sync connector", f"/console/admin/connectors/{w.connector_id}/sync"),
     ]
 
 
