@@ -31,7 +31,14 @@ RECENT = 50
 @uncacheable(STAFF_ONLY)
 @staff("admin")
 def admin() -> Any:
-    return redirect(url_for("console.users"))
+    """What an admin looks after, with the state of each at a glance."""
+    db = get_session()
+    return render_template(
+        "console/admin.html",
+        keys=[k for k in keys.list_keys(db) if k.revoked_at is None],
+        webhooks=webhooks_service.list_subscriptions(db),
+        connectors=connectors_service.list_connectors(db),
+    )
 
 
 # --- API keys ---------------------------------------------------------------------------------

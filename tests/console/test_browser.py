@@ -315,6 +315,8 @@ def test_an_admin_invites_someone_who_signs_in_with_the_link_and_an_editor_canno
 
     sign_in(page, live, make_person("admin"))
     page.get_by_role("link", name="Administration").click()
+    assert_accessible(page)
+    page.get_by_role("link", name="People").first.click()
     page.get_by_label("Email").fill("nina@clinic.example")
     page.get_by_label("Name").fill("Nina Editor")
     page.get_by_label("Role", exact=True).select_option("editor")
