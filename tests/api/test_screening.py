@@ -137,3 +137,13 @@ def test_prisma_counts_follow_imports_duplicates_exclusions_and_inclusions(clien
     assert sum(body["excluded_by_reason"].values()) == 1
     assert_problem(client.get("/v1/treatments/no-such/prisma", headers=editor), 404)
     assert_problem(client.get(f"/v1/treatments/{slug}/prisma"), 401)
+
+
+def test_an_exclusion_without_a_reason_counts_as_unstated(client, editor, slug):
+    study = post_file(client, slug, fixture("sample.nbib"), NBIB, editor).get_json()["imported"][0]
+    etag = client.get(f"/v1/treatments/{slug}/studies/{study['id']}").headers["ETag"]
+    patched = client.patch(f"/v1/treatments/{slug}/studies/{study['id']}", json={"screening": "excluded"},
+                           headers=editor | {"If-Match": etag})  # fmt: skip
+    assert patched.status_code == 200
+    body = client.get(f"/v1/treatments/{slug}/prisma", headers=editor).get_json()
+    assert (body["excluded"], body["excluded_by_reason"]["unstated"], body["awaiting"]) == (1, 1, 1)

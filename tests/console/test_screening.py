@@ -122,3 +122,12 @@ def test_screening_needs_an_editor_and_a_csrf_token(app, signed_in, console):
     browser.get("/console/screening")
     refused = browser.client.post("/console/screening/import", data={"treatment": "polynucleotides"})
     assert refused.status_code == 400
+
+
+def test_a_file_of_unknown_format_is_refused_with_the_reason(app, signed_in):
+    add_treatment(app, "polynucleotides")
+    browser = signed_in("editor")
+    refused = upload(browser, "polynucleotides", "notes.docx", b"PK\x03\x04 not a reference file")
+    assert refused.status_code == 415
+    assert "Cannot tell the format of the uploaded file" in refused.get_data(as_text=True)
+    assert execute(app, "SELECT COUNT(*) FROM import_batches")[0][0] == 0
