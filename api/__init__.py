@@ -70,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         treatments.blp,
         reviews.blp,
         literature.blp,
+        literature.screening_blp,
         booking.blp,
         changes.blp,
         webhooks.blp,

@@ -6,6 +6,7 @@ from api.changes.models import ChangeEvent
 from api.connectors.models import Connector, ConnectorCall, ConnectorState, HiddenService, Notification
 from api.db import Base
 from api.idempotency.models import IdempotencyRecord
+from api.literature.models import ImportBatch
 from api.reviews.models import Review
 from api.staff.models import SignInLink, StaffSession, StaffUser
 from api.treatments.models import Decision, ExternalId, RegulatoryStatus, Study, Treatment
@@ -23,6 +24,7 @@ __all__ = [
     "ChangeEvent",
     "Decision",
     "IdempotencyRecord",
+    "ImportBatch",
     "Review",
     "SignInLink",
     "StaffSession",

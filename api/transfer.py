@@ -1,9 +1,9 @@
 """Export and restore of the whole registry as one versioned JSON document.
 
-Exported: treatments, their external ids, studies, regulatory entries, decisions, reviews, the
-audit trail and the change feed, with their ids, so history and cursors survive a move between
-databases. Not exported: API key hashes, webhook subscriptions (their signing secrets), the
-webhook outbox and idempotency keys.
+Exported: treatments, their external ids, literature import batches, studies, regulatory entries,
+decisions, reviews, the audit trail and the change feed, with their ids, so history and cursors
+survive a move between databases. Not exported: API key hashes, webhook subscriptions (their
+signing secrets), the webhook outbox and idempotency keys.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ VERSION = 1
 TABLES = (
     "treatments",
     "treatment_external_ids",
+    "import_batches",
     "studies",
     "regulatory_statuses",
     "decisions",

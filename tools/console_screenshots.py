@@ -2,12 +2,14 @@
 
 Builds a throwaway SQLite database with the demo catalogue, serves the app on a free loopback
 port, signs in through a one-time link as an admin and photographs a few pages with Debian's
-Chromium (Playwright). Writes docs/screenshots/console-*.png.
+Chromium (Playwright): the walk of part 1, then a MEDLINE upload screened (one record excluded,
+one included) with its PRISMA flow, and administration. Writes docs/screenshots/console-*.png.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -18,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("TPA_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "a long screenshot password"
+SAMPLE = ROOT / "tests" / "fixtures" / "literature" / "sample.nbib"
 
 
 def main() -> None:
@@ -39,6 +42,7 @@ def main() -> None:
             "LOG_REQUESTS": False,
             "LOG_LEVEL": "WARNING",
             "RATELIMIT_ENABLED": False,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # required of a server; the pages do not use it
         }
         app = create_app(settings | {"SECRET_KEY": "screenshots-only-console-secret-key-0123"})
         with app.app_context():
@@ -85,6 +89,33 @@ def main() -> None:
                 page.locator("#decision-reason").fill("Approved for cosmetic use.")
                 page.locator("#gate-refused").wait_for()
                 page.locator("#decide").screenshot(path=OUT / "console-decision.png")
+                # Screening: upload a MEDLINE export, exclude one record, include another.
+                page.goto(f"{base}/console/screening")
+                upload = page.locator("#upload-form")
+                upload.get_by_label("Treatment").select_option("exosomes")
+                upload.get_by_label("File").set_input_files(str(SAMPLE))
+                upload.get_by_role("button", name="Upload").click()
+                page.locator("#import-summary").wait_for()
+                page.screenshot(path=OUT / "console-import.png")
+                page.goto(f"{base}/console/screening")
+                page.screenshot(path=OUT / "console-screening.png")
+                review = page.locator(".record").filter(has_text="narrative review")
+                review.get_by_label("Exclusion reason").select_option("wrong_design")
+                review.get_by_role("button", name=re.compile("^Exclude")).click()
+                page.locator(".record").filter(has_text="randomized controlled trial").get_by_role(
+                    "link", name=re.compile("^Include")
+                ).click()
+                form = page.locator("#study-form")
+                form.get_by_label("Design").select_option("rct")
+                form.get_by_label("Participants").fill("120")
+                form.get_by_label("Follow-up (months)").fill("6")
+                form.get_by_label("Peer-reviewed").check()
+                form.get_by_label("Randomised").check()
+                form.get_by_role("button", name="Save and include").click()
+                page.goto(f"{base}/console/treatments/exosomes")
+                page.locator("#literature").screenshot(path=OUT / "console-prisma.png")
+                page.goto(f"{base}/console/admin")
+                page.screenshot(path=OUT / "console-admin.png")
                 mobile = browser.new_page(viewport={"width": 360, "height": 740})
                 mobile.context.add_cookies(page.context.cookies())
                 mobile.goto(f"{base}/console/treatments/exosomes")

@@ -32,6 +32,6 @@ def init_app(app: Flask) -> None:
         return user if user is not None and user.active else None
 
     CSRFProtect(app)  # checked by the console's own forms only (WTF_CSRF_CHECK_DEFAULT is off)
-    from api.console import treatments, users, views  # noqa: F401  (their routes join `blp`)
+    from api.console import admin, literature, treatments, users, views  # noqa: F401  (routes join `blp`)
 
     app.register_blueprint(blp)

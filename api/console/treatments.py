@@ -23,6 +23,8 @@ from api.console.explain import design_words, evidence_notes, evidence_steps
 from api.context import current_rules
 from api.db import get_session, utcnow
 from api.errors import DomainError, Forbidden, PreconditionFailed
+from api.literature import screening
+from api.literature.schemas import FORMATS
 from api.pagination import decode_cursor
 from api.readcache import uncacheable
 from api.reviews import service as reviews
@@ -177,6 +179,8 @@ def _page(slug: str, status: int = 200, **state: Any) -> Any:
             "decisions": list(found.decisions)[::-1],
             "reviews": reviews.list_reviews(session, slug)[::-1],
             "audit": views.treatment_audit(session, slug, limit=100)[::-1],
+            "prisma": screening.prisma_counts(session, slug),
+            "import_formats": FORMATS,
             "etag": views.treatment_etag(found, rules),
             "entry_etag": views.entry_etag,
             "content": content,
@@ -319,11 +323,13 @@ def edit_study(slug: str, study_id: int) -> Any:
     session = get_session()
     study = views.find_study(session, slug, study_id)
     page = {"t": study.treatment, "study": study, "errors": {}, "conflict": None} | CHOICES
+    including = request.values.get("include") == "1"  # from the screening queue: complete, then accept
+    page["including"] = including
     if request.method == "GET":
         current = _study_form(study)
         return render_template(
             "console/study.html",
-            form=current,
+            form=current | ({"screening": Screening.ACCEPTED.value} if including else {}),
             original=json.dumps(current),
             etag=views.entry_etag(study),
             **page,
@@ -357,7 +363,10 @@ def edit_study(slug: str, study_id: int) -> Any:
             etag=request.form.get("etag", ""),
             **page,
         ), status
-    flash("Study saved.")
+    level = views.evidence_for(views.find_treatment(session, slug), current_rules()).level
+    flash(f"Study saved. {study.treatment.name}: evidence {level.value.replace('_', ' ')}.")
+    if including:
+        return redirect(url_for("console.screening_queue"))
     return redirect(url_for("console.treatment", slug=slug) + "#evidence")
 
 

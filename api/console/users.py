@@ -1,10 +1,10 @@
-"""People: an admin invites, resets and deactivates staff accounts"""
+"""People: an admin invites, changes roles, resets, deactivates and signs out staff accounts"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from api.api_keys.models import Role
 from api.console.blueprint import STAFF_ONLY, blp, staff
@@ -70,6 +70,42 @@ def set_active(user_id: int) -> Any:
     return render_template(
         "console/users.html", people=accounts.list_users(db), form={}, errors={}, link=None, roles=list(Role)
     )
+
+
+@blp.route("/people/<int(max=2147483647):user_id>/role", methods=["POST"])
+@uncacheable(STAFF_ONLY)
+@staff("admin")
+def set_role(user_id: int) -> Any:
+    db = get_session()
+    user = _user(user_id)
+    try:
+        role = Role(request.form.get("role", ""))
+    except ValueError:
+        return _people(422, {"": ["Choose a role."]})
+    try:
+        accounts.set_role(db, user.email, role)
+    except DomainError as error:
+        db.rollback()
+        return _people(error.status, errors_by_field(error))
+    flash(f"{user.email} is now {role.value}.")
+    return redirect(url_for("console.users"))
+
+
+@blp.route("/people/<int(max=2147483647):user_id>/sign-out", methods=["POST"])
+@uncacheable(STAFF_ONLY)
+@staff("admin")
+def sign_out_user(user_id: int) -> Any:
+    user = _user(user_id)
+    ended = accounts.sign_out_everywhere(get_session(), user.id)
+    flash(f"{user.email} is signed out everywhere ({ended} session{'' if ended == 1 else 's'} ended).")
+    return redirect(url_for("console.users"))
+
+
+def _people(status: int, errors: dict[str, list[str]]) -> Any:
+    return render_template(
+        "console/users.html", people=accounts.list_users(get_session()), form={}, errors=errors, link=None,
+        roles=list(Role),
+    ), status  # fmt: skip
 
 
 def _user(user_id: int) -> Any:

@@ -11,15 +11,23 @@ from api.api_keys.auth import current_actor
 from api.context import current_rules
 from api.db import get_session
 from api.errors import InvalidInput
-from api.http import json_response
-from api.literature import service
+from api.http import ETAG_HEADER, IF_MATCH_PARAMETER, if_match, json_response
+from api.literature import screening, service
 from api.literature.schemas import (
     FORMATS,
+    ExclusionSchema,
     ImportQueryArgsSchema,
     ImportResultSchema,
     ImportUploadSchema,
+    PrismaSchema,
+    ScreeningPageSchema,
+    ScreeningQueryArgsSchema,
 )
+from api.readcache import uncacheable
 from api.smorest import Blueprint
+from api.treatments.schemas import StudySchema
+from api.treatments.views import entry_etag
+from api.treatments.vocabulary import ExclusionReason, Screening
 
 blp = Blueprint(
     "literature",
@@ -131,3 +139,69 @@ class TreatmentStudiesImport(MethodView):
         )  # fmt: skip
         status = 201 if result["count"] else 200
         return json_response(ImportResultSchema().dump(result), status)
+
+
+screening_blp = Blueprint(
+    "screening",
+    __name__,
+    url_prefix="/v1",
+    description="Screening: the records waiting across treatments, exclusions with reasons, PRISMA counts.",
+)
+
+
+@screening_blp.route("/screening")
+class ScreeningQueue(MethodView):
+    @uncacheable("editors only: the records waiting change with every import and decision")
+    @screening_blp.requires_role("editor")
+    @screening_blp.arguments(ScreeningQueryArgsSchema, location="query")
+    @screening_blp.response(200, ScreeningPageSchema)
+    @screening_blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any]) -> Any:
+        """List studies by screening state, across treatments or for one, oldest first
+
+        Default: the records waiting (`screening`). `state=excluded` lists exclusions with their
+        coded reasons; `state=all` everything. Keyset paging: pass `next_after` as `after`.
+        """
+        state = None if args["state"] == "all" else Screening(args["state"])
+        return screening.screening_queue(
+            get_session(), treatment=args.get("treatment"), state=state, after=args.get("after"),
+            limit=args["limit"],
+        )  # fmt: skip
+
+
+@screening_blp.route("/treatments/<slug:slug>/studies/<int(max=2147483647):study_id>/exclusion")
+class StudyExclusion(MethodView):
+    @screening_blp.requires_role("editor")
+    @screening_blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @screening_blp.arguments(ExclusionSchema)
+    @screening_blp.response(200, StudySchema, headers=ETAG_HEADER)
+    @screening_blp.alt_response(404, response="NOT_FOUND")
+    @screening_blp.alt_response(412, response="PRECONDITION_FAILED")
+    @screening_blp.alt_response(428, response="PRECONDITION_REQUIRED")
+    def post(self, data: dict[str, Any], slug: str, study_id: int) -> Response:
+        """Exclude a study at screening, with a coded reason
+
+        Sets `screening: excluded` and keeps the reason (and note; required for `other`) on the
+        study, audited; the evidence summary stops counting it. Moving the study back to
+        `screening` or `accepted` (`PATCH`) clears the reason.
+        """
+        study = screening.exclude_study(
+            get_session(), slug, study_id, ExclusionReason(data["reason"]), data["note"], if_match(),
+            current_actor(), current_rules(),
+        )  # fmt: skip
+        return json_response(StudySchema().dump(study), 200, etag=entry_etag(study))
+
+
+@screening_blp.route("/treatments/<slug:slug>/prisma")
+class TreatmentPrisma(MethodView):
+    @uncacheable("editors only: it counts records still in screening")
+    @screening_blp.requires_role("editor")
+    @screening_blp.response(200, PrismaSchema)
+    @screening_blp.alt_response(404, response="NOT_FOUND")
+    def get(self, slug: str) -> Any:
+        """PRISMA-style counts of a treatment's literature
+
+        Identified (per import batch), duplicates removed, screened, excluded by reason, awaiting
+        and included, as a PRISMA 2020 flow diagram counts them.
+        """
+        return screening.prisma_counts(get_session(), slug)

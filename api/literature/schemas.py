@@ -8,8 +8,12 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from api.fields import SLUG_PATTERN, Text
+from api.literature.screening import MAX_LIMIT
+from api.pagination import MAX_ID
 from api.smorest import ResponseSchema
 from api.treatments.schemas import StudySchema
+from api.treatments.vocabulary import ExclusionReason, Screening
 
 FORMATS = ("ris", "nbib", "csl-json")
 
@@ -124,6 +128,19 @@ class ImportDuplicateSchema(ResponseSchema):
     )
 
 
+class ImportBatchSchema(ResponseSchema):
+    """One imported file: kept for the PRISMA counts."""
+
+    id = fields.Integer()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(metadata={"description": "The key's name or the person's email"})
+    filename = fields.String(allow_none=True, metadata={"description": "Null for a raw (not uploaded) body"})
+    format = fields.String(metadata={"enum": list(FORMATS)})
+    records = fields.Integer(metadata={"description": "Records read from the file"})
+    imported = fields.Integer(metadata={"description": "Studies added, in screening"})
+    duplicates = fields.Integer(metadata={"description": "Records reported as duplicates, not added"})
+
+
 class ImportResultSchema(ResponseSchema):
     imported = fields.List(fields.Nested(StudySchema), metadata={"description": "New studies, in screening"})
     duplicates = fields.List(
@@ -131,3 +148,78 @@ class ImportResultSchema(ResponseSchema):
     )
     count = fields.Integer(metadata={"description": "How many studies were imported"})
     records = fields.Integer(metadata={"description": "How many records the file held"})
+    batch = fields.Nested(ImportBatchSchema, metadata={"description": "The import as kept"})
+
+
+SCREENING_STATES = [s.value for s in Screening]
+EXCLUSION_REASONS = [r.value for r in ExclusionReason]
+
+
+class ScreeningQueryArgsSchema(ma.Schema):
+    treatment = fields.String(
+        validate=validate.Regexp(SLUG_PATTERN), metadata={"description": "One treatment's slug"}
+    )
+    state = fields.String(
+        load_default=Screening.SCREENING.value,
+        validate=validate.OneOf([*SCREENING_STATES, "all"]),
+        metadata={"description": "Screening state (default `screening`: waiting), or `all`"},
+    )
+    after = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={"description": "Keyset: the `next_after` of the previous page"},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+class ScreeningItemSchema(ResponseSchema):
+    study = fields.Nested(StudySchema)
+    treatment = fields.String(metadata={"description": "The treatment's slug"})
+    treatment_name = fields.String()
+    screening = fields.String(metadata={"enum": SCREENING_STATES})
+    exclusion_reason = fields.String(allow_none=True, metadata={"enum": [*EXCLUSION_REASONS, None]})
+    exclusion_note = fields.String(allow_none=True)
+    import_batch_id = fields.Integer(allow_none=True, metadata={"description": "Null when added by hand"})
+
+
+class ScreeningPageSchema(ResponseSchema):
+    items = fields.List(fields.Nested(ScreeningItemSchema))
+    next_after = fields.Integer(
+        allow_none=True, metadata={"description": "Pass as `after` for the next page; null on the last"}
+    )
+
+
+class ExclusionSchema(ma.Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(EXCLUSION_REASONS))
+    note = Text(500, allow_none=True, load_default=None, metadata={"description": "Required for `other`"})
+
+
+class ExcludedCountsSchema(ResponseSchema):
+    wrong_population = fields.Integer()
+    wrong_intervention = fields.Integer()
+    wrong_comparator = fields.Integer()
+    wrong_outcome = fields.Integer()
+    wrong_design = fields.Integer()
+    not_human = fields.Integer()
+    duplicate = fields.Integer()
+    other = fields.Integer()
+    unstated = fields.Integer()
+
+
+class PrismaSchema(ResponseSchema):
+    """A treatment's literature as a PRISMA 2020 flow diagram counts it."""
+
+    treatment = fields.String()
+    batches = fields.List(
+        fields.Nested(ImportBatchSchema), metadata={"description": "Identification, by batch"}
+    )
+    identified = fields.Integer(metadata={"description": "Records read from every import"})
+    duplicates_removed = fields.Integer()
+    screened = fields.Integer(metadata={"description": "Imported studies (still there)"})
+    awaiting = fields.Integer(metadata={"description": "Imported studies not screened yet"})
+    excluded = fields.Integer()
+    excluded_by_reason = fields.Nested(
+        ExcludedCountsSchema, metadata={"description": "`unstated`: excluded without a reason (before 0009)"}
+    )
+    included = fields.Integer(metadata={"description": "Imported studies accepted"})
+    other_included = fields.Integer(metadata={"description": "Accepted studies added by hand"})
+    included_total = fields.Integer()

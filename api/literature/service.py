@@ -4,7 +4,8 @@ Imported studies keep the identifiers the file states and come in with `screenin
 `screening`, so the evidence summary ignores them until an editor sets a design and accepts
 them (`PATCH /v1/treatments/{slug}/studies/{id}`). A record whose DOI (case-insensitively) or
 PMID matches a study the treatment already has, or an earlier record of the same file, is
-reported as a duplicate and not added.
+reported as a duplicate and not added. Every import of a valid file is kept as an import batch
+(who, when, file, format, records, imported, duplicates) and its studies link to it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from api.audit.service import Actor, diff, record_audit
 from api.changes.service import record_change
 from api.db import utcnow
 from api.errors import DomainError, InvalidInput
+from api.literature.models import ImportBatch
 from api.literature.parsers import ReferenceFileInvalid, format_for, format_for_filename, read_references
+from api.literature.screening import start_batch
 from api.treatments.models import Study, Treatment
 from api.treatments.service import STUDY_FIELDS
 from api.treatments.settings import RuleSettings
@@ -76,6 +79,7 @@ def import_references(
     except ReferenceFileInvalid as invalid:
         raise InvalidInput(invalid.detail, [p.as_error() for p in invalid.problems]) from None
 
+    batch = start_batch(session, treatment, actor, filename, fmt, len(references))
     known: dict[tuple[str, str], tuple[Study, int | None]] = {}
     for study in treatment.studies:
         for key in _keys(study.doi, study.pmid):
@@ -91,15 +95,16 @@ def import_references(
             duplicates.append(_Duplicate(ref.record, data["title"], data["doi"], data["pmid"], match[0],
                                          existing, of_record))  # fmt: skip
             continue
-        study = Study(treatment=treatment, screening=Screening.SCREENING, **data)
+        study = Study(treatment=treatment, screening=Screening.SCREENING, import_batch_id=batch.id, **data)
         session.add(study)
         imported.append(study)
         for key in keys:
             known[key] = (study, ref.record)
 
+    batch.imported, batch.duplicates = len(imported), len(duplicates)
     if not imported:
-        result = _result(imported, duplicates, len(references))
-        session.rollback()  # nothing to write; ends the transaction and its row lock
+        result = _result(imported, duplicates, len(references), batch)
+        session.commit()  # only the batch: its records count as identified
         return result
     treatment.updated_at = utcnow()
     session.flush()
@@ -111,7 +116,7 @@ def import_references(
         )  # fmt: skip
         record_change(session, "study.created", slug, {"slug": slug, "id": study.id, "evidence_level": level})
     session.commit()
-    return _result(imported, duplicates, len(references))
+    return _result(imported, duplicates, len(references), batch)
 
 
 def _locked_treatment(session: Session, slug: str) -> Treatment:
@@ -131,8 +136,11 @@ def _keys(doi: str | None, pmid: str | None) -> list[tuple[str, str]]:
     return keys
 
 
-def _result(imported: list[Study], duplicates: list[_Duplicate], records: int) -> dict[str, Any]:
+def _result(
+    imported: list[Study], duplicates: list[_Duplicate], records: int, batch: ImportBatch
+) -> dict[str, Any]:
     return {
+        "batch": batch,
         "imported": imported,
         "duplicates": [
             {

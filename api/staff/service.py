@@ -122,6 +122,22 @@ def set_active(session: Session, email: str, active: bool) -> StaffUser:
     return user
 
 
+def set_role(session: Session, email: str, role: Role) -> StaffUser:
+    """Give a person another role; the last active admin keeps theirs (someone must administer).
+    Their open sessions carry on with the new role from their next request."""
+    user = find_user(session, email)
+    if user.role == Role.ADMIN and role != Role.ADMIN and user.active and _active_admins(session) <= 1:
+        raise Conflict(f"{user.email} is the last active admin: make someone else admin first.")
+    user.role = role
+    session.commit()
+    return user
+
+
+def _active_admins(session: Session) -> int:
+    query = select(StaffUser.id).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
+    return len(session.scalars(query).all())
+
+
 def link_user(session: Session, token: str) -> StaffUser:
     """The person a one-time link is for, if it is unused, unexpired and their account active."""
     link = session.scalars(select(SignInLink).where(SignInLink.token_hash == hash_token(token))).first()

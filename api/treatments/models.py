@@ -22,6 +22,7 @@ from api.db import Base, checked_enum, utcnow
 from api.treatments.vocabulary import (
     REVIEW_DESIGNS,
     EvidenceLevel,
+    ExclusionReason,
     PooledDesigns,
     RegulatoryStatusCode,
     RiskOfBias,
@@ -154,6 +155,15 @@ class Study(Timestamped, Base):
     screening: Mapped[Screening] = mapped_column(
         checked_enum(Screening, "study_screening"), default=Screening.ACCEPTED, server_default="accepted"
     )
+    # Set when the study came from a literature import (kept when the batch goes, as a null).
+    import_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="SET NULL"), index=True
+    )
+    # Why it was excluded at screening; a note is required for `other` (the screening service).
+    exclusion_reason: Mapped[ExclusionReason | None] = mapped_column(
+        checked_enum(ExclusionReason, "study_exclusion_reason")
+    )
+    exclusion_note: Mapped[str | None] = mapped_column(String(500))
     version: Mapped[int] = mapped_column(default=1)
 
     treatment: Mapped[Treatment] = relationship(back_populates="studies")

@@ -41,6 +41,7 @@ STUDY_FIELDS = (
     "title", "authors", "journal", "year", "doi", "pmid", "url", "design", "participants",
     "randomised", "controlled", "blinded", "follow_up_months", "sponsorship", "peer_reviewed",
     "outcome_summary", "risk_of_bias", "risk_of_bias_note", "pooled_designs", "pooled_studies", "screening",
+    "exclusion_reason", "exclusion_note",
 )  # fmt: skip
 REGULATORY_FIELDS = (
     "regulator", "status", "pathway", "product", "indication", "reference", "decided_on",
@@ -204,6 +205,8 @@ def update_study(
             )
         if study.design in REVIEW_DESIGNS:  # it stops being a review: what only a review has goes
             data = {**data, **dict.fromkeys(POOLED_FIELDS)}
+    if data.get("screening", study.screening) != Screening.EXCLUDED:  # only an exclusion has a reason
+        data = {**data, "exclusion_reason": None, "exclusion_note": None}
     return _entry_updated(session, study, "study", STUDY_FIELDS, data, if_match, actor, rules)
 
 

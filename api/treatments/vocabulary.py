@@ -98,3 +98,17 @@ class Screening(StrEnum):
     ACCEPTED = "accepted"
     SCREENING = "screening"
     EXCLUDED = "excluded"
+
+
+class ExclusionReason(StrEnum):
+    """Why a record was excluded at screening (PICO, design, species, a duplicate, or other with a
+    note): the reasons a PRISMA 2020 flow diagram counts."""
+
+    WRONG_POPULATION = "wrong_population"
+    WRONG_INTERVENTION = "wrong_intervention"
+    WRONG_COMPARATOR = "wrong_comparator"
+    WRONG_OUTCOME = "wrong_outcome"
+    WRONG_DESIGN = "wrong_design"
+    NOT_HUMAN = "not_human"
+    DUPLICATE = "duplicate"
+    OTHER = "other"

@@ -215,7 +215,7 @@ def test_duplicates_by_doi_in_any_case_by_pmid_and_within_the_file_are_reported_
     assert len(client.get(f"/v1/treatments/{slug}/studies").get_json()) == 4
 
 
-def test_a_file_with_nothing_new_answers_200_and_writes_nothing(app, client, editor, slug):
+def test_a_file_with_nothing_new_answers_200_and_writes_nothing_but_its_batch(app, client, editor, slug):
     post_file(client, slug, fixture("sample.nbib"), NBIB, editor)
     events, audits = len(event_types(app)), execute(app, "SELECT COUNT(*) FROM audit_records")[0][0]
     etag = client.get(f"/v1/treatments/{slug}").headers["ETag"]
@@ -229,6 +229,11 @@ def test_a_file_with_nothing_new_answers_200_and_writes_nothing(app, client, edi
     assert len(event_types(app)) == events
     assert execute(app, "SELECT COUNT(*) FROM audit_records")[0][0] == audits
     assert client.get(f"/v1/treatments/{slug}").headers["ETag"] == etag
+    assert body["batch"] | {"id": 0, "created_at": ""} == {
+        "id": 0, "created_at": "", "created_by": "lit-editor", "filename": None, "format": "nbib",
+        "records": 2, "imported": 0, "duplicates": 2,
+    }  # fmt: skip
+    assert execute(app, "SELECT COUNT(*) FROM import_batches")[0][0] == 2
 
 
 def test_the_same_pmid_from_another_format_is_a_duplicate(client, editor, slug):

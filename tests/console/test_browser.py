@@ -240,3 +240,106 @@ def test_the_sign_in_and_people_pages_are_accessible(live, page, make_person):
     assert_accessible(page)
     assert re.search(r"awaiting first sign-in|active", page.content())
     page.console_errors.clear()
+
+
+def test_a_reviewer_uploads_medline_includes_one_record_excludes_another_and_the_prisma_flow_matches(
+    app, live, page, make_person, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from tests.console.test_screening import FIXTURES
+
+    add_treatment(app, "polynucleotides")
+    medline = (FIXTURES / "sample.nbib").read_text()
+    first = medline.split("\nPMID- 99999912")[0]
+    export = tmp_path / "pubmed-export.nbib"
+    export.write_text(medline + "\n" + first.strip() + "\n")  # three records, the third a repeat
+    sign_in(page, live, make_person("reviewer"))
+    page.goto(f"{live}/console/treatments/polynucleotides")
+    expect(page.locator("#evidence-level")).to_have_text("insufficient")
+
+    # Upload: two imported, one duplicate.
+    page.get_by_role("link", name="Screening").click()
+    upload = page.locator("#upload-form")
+    upload.get_by_label("Treatment").select_option("polynucleotides")
+    upload.get_by_label("File").set_input_files(str(export))
+    upload.get_by_role("button", name="Upload").click()
+    expect(page.locator("#import-summary")).to_contain_text("3 records read")
+    expect(page.locator("#import-summary")).to_contain_text("2 imported")
+    expect(page.locator("#import-summary")).to_contain_text("1 duplicate")
+    expect(page.locator("#duplicates")).to_contain_text("Record 3")
+    assert_accessible(page)
+
+    # The queue: exclude the narrative review with a reason.
+    page.get_by_role("link", name="Screen them now").click()
+    review = page.locator(".record").filter(has_text="narrative review")
+    review.get_by_label("Exclusion reason").select_option("wrong_design")
+    review.get_by_role("button", name=re.compile("^Exclude")).click()
+    expect(page.get_by_role("status")).to_contain_text("Excluded (wrong design)")
+    assert_accessible(page)
+
+    # Include the trial: complete its facts, then accept; the evidence level changes.
+    page.locator(".record").filter(has_text="randomized controlled trial").get_by_role(
+        "link", name=re.compile("^Include")
+    ).click()
+    expect(page.get_by_role("heading", name="Include a record")).to_be_visible()
+    form = page.locator("#study-form")
+    form.get_by_label("Design").select_option("rct")
+    form.get_by_label("Participants").fill("400")
+    form.get_by_label("Follow-up (months)").fill("12")
+    form.get_by_label("Sponsorship").select_option("independent")
+    form.get_by_label("Risk of bias", exact=True).select_option("low")
+    form.get_by_label("Peer-reviewed").check()
+    form.get_by_label("Randomised").check()
+    form.get_by_label("Controlled").check()
+    form.get_by_role("button", name="Save and include").click()
+    expect(page.get_by_role("status")).to_contain_text("Polynucleotides: evidence")
+    expect(page.locator(".queue")).to_contain_text("Nothing here.")
+
+    # The treatment's page: the level has changed, and the PRISMA counts match.
+    page.goto(f"{live}/console/treatments/polynucleotides")
+    expect(page.locator("#evidence-level")).not_to_have_text("insufficient")
+    prisma = page.locator("#prisma")
+    counts = {"identified": "3", "duplicates_removed": "1", "screened": "2", "excluded": "1", "included": "1"}
+    for name, count in counts.items():
+        expect(prisma.locator(f'[data-count="{name}"]')).to_have_text(count)
+    expect(prisma.locator('[data-reason="wrong_design"]')).to_have_text("1")
+    assert_accessible(page)
+    assert page.console_errors == []
+
+
+def test_an_admin_invites_someone_who_signs_in_with_the_link_and_an_editor_cannot_administer(
+    live, page, browser, make_person
+):
+    from playwright.sync_api import expect
+
+    sign_in(page, live, make_person("admin"))
+    page.get_by_role("link", name="Administration").click()
+    assert_accessible(page)
+    page.get_by_role("link", name="People").first.click()
+    page.get_by_label("Email").fill("nina@clinic.example")
+    page.get_by_label("Name").fill("Nina Editor")
+    page.get_by_label("Role", exact=True).select_option("editor")
+    page.get_by_role("button", name="Invite").click()
+    link = page.locator("#one-time-link a").get_attribute("href")
+    assert link and "/console/sign-in/link/" in link
+    assert_accessible(page)
+    for path in ("/console/admin/keys", "/console/admin/webhooks", "/console/admin/connectors"):
+        page.goto(live + path)
+        assert_accessible(page)
+
+    context = browser.new_context()
+    try:
+        nina = context.new_page()
+        nina.goto(live + link[link.index("/console/") :])
+        nina.get_by_label("New password").fill(PASSWORD)
+        nina.get_by_label("The same password again").fill(PASSWORD)
+        nina.get_by_role("button", name="Set password and sign in").click()
+        expect(nina.get_by_role("heading", name="What needs attention")).to_be_visible()
+        expect(nina.get_by_role("link", name="Administration")).to_have_count(0)
+        answer = nina.goto(f"{live}/console/people")
+        assert answer is not None and answer.status == 403
+        expect(nina.get_by_role("heading", name="Not allowed")).to_be_visible()
+    finally:
+        context.close()
+    page.console_errors.clear()

@@ -255,6 +255,10 @@ def calls(w: World) -> list[Call]:
         Call("delete study", "DELETE", s, headers=a | {"If-Match": w.study_etag}),
         Call("import studies", "POST", f"{t}/studies/import?format=ris", data=RIS,
              headers=a | {"Content-Type": "application/x-research-info-systems"}),
+        Call("screening queue", "GET", f"/v1/screening?treatment={w.slug}", headers=a),
+        Call("exclude study", "POST", f"{s}/exclusion", json={"reason": "not_human"},
+             headers=a | {"If-Match": w.study_etag}),
+        Call("prisma", "GET", f"{t}/prisma", headers=a),
         Call("regulatory", "GET", f"{t}/regulatory"),
         Call("add regulatory", "POST", f"{t}/regulatory", headers=a,
              json=approval(regulator="EMA", reference="EMA/1")),
@@ -381,6 +385,13 @@ def console_calls(w: World) -> list[Call]:
         form("console check decision", f"{t}/decisions/check", decision),
         form("console record decision", f"{t}/decisions", decision),
         form("console record review", f"{t}/reviews", {"note": "Reviewed in an outage."}),
+        page("console screening", "/console/screening"),
+        form("console upload references", "/console/screening/import", {"treatment": w.slug}),
+        form(
+            "console exclude study",
+            f"{t}/studies/{w.study_id}/exclude",
+            {"etag": w.study_etag, "reason": "other"},
+        ),
         page("console people", "/console/people"),
         form(
             "console invite",
@@ -389,6 +400,27 @@ def console_calls(w: World) -> list[Call]:
         ),
         form("console reset", "/console/people/1/reset"),
         form("console deactivate", "/console/people/1/active", {"active": "false"}),
+        form("console change role", "/console/people/1/role", {"role": "editor"}),
+        form("console sign person out", "/console/people/1/sign-out"),
+        page("console administration", "/console/admin"),
+        page("console api keys", "/console/admin/keys"),
+        form("console create api key", "/console/admin/keys", {"name": "outage-key", "role": "editor"}),
+        form("console revoke api key", "/console/admin/keys/1/revoke"),
+        page("console webhooks", "/console/admin/webhooks"),
+        form("console subscribe webhook", "/console/admin/webhooks", {"url": "https://example.org/outage-2"}),
+        page("console webhook", f"/console/admin/webhooks/{w.webhook_id}"),
+        form(
+            "console switch webhook",
+            f"/console/admin/webhooks/{w.webhook_id}/active",
+            {"active": "false", "etag": w.webhook_etag},
+        ),
+        form(
+            "console redeliver",
+            f"/console/admin/webhooks/{w.webhook_id}/deliveries/{w.delivery_id}/redeliver",
+        ),
+        page("console connectors", "/console/admin/connectors"),
+        page("console connector", f"/console/admin/connectors/{w.connector_id}"),
+        form("console sync connector", f"/console/admin/connectors/{w.connector_id}/sync"),
     ]
 
 

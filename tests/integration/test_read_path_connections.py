@@ -56,7 +56,7 @@ PRIVATE_TABLES = {"alembic_version", "api_keys", "audit_records", "idempotency_k
                   "webhook_subscriptions", "webhook_deliveries", "webhook_attempts", "connectors",
                   "connector_states", "connector_hidden_services", "connector_calls",
                   "connector_notifications", "staff_users", "staff_sessions",
-                  "staff_sign_in_links"}  # fmt: skip
+                  "staff_sign_in_links", "import_batches"}  # fmt: skip
 
 
 def direct(url: str) -> psycopg.Connection:

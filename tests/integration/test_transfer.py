@@ -1,6 +1,7 @@
 """Export and restore: a round trip through both databases keeps every record"""
 
 import os
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,6 +13,8 @@ from api.db import alembic_config
 from api.transfer import TABLES, export_registry, import_registry
 from tests.databases import fresh_database
 from tests.helpers import create_treatment
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "literature"
 
 
 def engine_for(url):
@@ -51,6 +54,21 @@ def populated(app, client, seeded, auth):
     return app.config["DATABASE_URL"]
 
 
+@pytest.fixture
+def screened(populated, client, auth):
+    """`populated` plus a literature import (a batch its studies link to) and an exclusion."""
+    editor = auth("editor", name="screener")
+    slug = create_treatment(client, editor)["slug"]
+    medline = (FIXTURES / "sample.nbib").read_bytes()
+    imported = client.post(f"/v1/treatments/{slug}/studies/import?format=nbib", headers=editor,
+                           data=medline, content_type="text/plain")  # fmt: skip
+    study = imported.get_json()["imported"][1]
+    etag = client.get(f"/v1/treatments/{slug}/studies/{study['id']}").headers["ETag"]
+    client.post(f"/v1/treatments/{slug}/studies/{study['id']}/exclusion", json={"reason": "wrong_design"},
+                headers=editor | {"If-Match": etag})  # fmt: skip
+    return populated
+
+
 def normalised(tables):
     """Compare values as the databases mean them (timestamps to the microsecond, decimals as numbers)."""
     return orjson.loads(orjson.dumps(tables))
@@ -68,8 +86,9 @@ def test_export_has_every_table_and_no_secrets(populated, runner, tmp_path):
     assert "key_hash" not in raw and "tpa_" not in raw and "whsec_" not in raw
 
 
-def test_round_trip_through_sqlite_and_postgresql_keeps_every_record(populated):
-    original = export_from(populated)
+def test_round_trip_through_sqlite_and_postgresql_keeps_every_record(screened):
+    original = export_from(screened)
+    assert original["import_batches"] and any(s["exclusion_reason"] for s in original["studies"])
     second_engine = os.environ.get("TEST_DATABASE_URL")
     with fresh_database() as middle:  # PostgreSQL when the suite runs there
         import_into(middle, {"format": "treatment-policy-export", "version": 1, "tables": original})
@@ -136,7 +155,7 @@ def test_migrations_downgrade_and_upgrade_over_the_seed_without_losing_a_row(pop
         engine = engine_for(url)
         with engine.connect() as conn:
             kept = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                    for t in TABLES if t != "treatment_reviews"}  # fmt: skip
+                    for t in TABLES if t not in {"treatment_reviews", "import_batches"}}  # fmt: skip
         engine.dispose()
         assert kept == {t: len(before[t]) for t in kept}
         command.upgrade(config, "head")
@@ -153,6 +172,8 @@ def test_migrations_downgrade_and_upgrade_over_the_seed_without_losing_a_row(pop
 
 
 def without_0005_columns(tables):
-    added = {"risk_of_bias", "risk_of_bias_note", "pooled_designs", "pooled_studies"}
+    """Without what a downgrade to 0001 drops: 0005's study columns, and 0009's (with the batches)."""
+    added = {"risk_of_bias", "risk_of_bias_note", "pooled_designs", "pooled_studies",
+             "import_batch_id", "exclusion_reason", "exclusion_note"}  # fmt: skip
     studies = [{k: v for k, v in s.items() if k not in added} for s in tables["studies"]]
-    return tables | {"studies": studies}
+    return tables | {"studies": studies, "import_batches": []}
