@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -335,34 +336,17 @@ def edit_study(slug: str, study_id: int) -> Any:
             **page,
         )
     draft = {name: request.form.get(name, "") for name in _study_form(study)}
-    try:
+
+    def save() -> None:
         data = forms.load(StudyPatchSchema(), _study_values(request.form))
         service.update_study(
             session, slug, study_id, data, request.form.get("etag", ""), current_actor(), current_rules()
         )
-    except (PreconditionFailed, StaleDataError):
-        session.rollback()
-        study = views.find_study(session, slug, study_id)
-        current = _study_form(study)
-        page["conflict"] = _changes(_original(request.form.get("original", ""), current), current, draft)
-        return render_template(
-            "console/study.html",
-            form=draft,
-            original=json.dumps(current),
-            etag=views.entry_etag(study),
-            **page | {"study": study},
-        ), 409
-    except (ma.ValidationError, DomainError) as error:
-        session.rollback()
-        status = error.status if isinstance(error, DomainError) else 422
-        page["errors"] = forms.errors_by_field(error)
-        return render_template(
-            "console/study.html",
-            form=draft,
-            original=request.form.get("original", ""),
-            etag=request.form.get("etag", ""),
-            **page,
-        ), status
+
+    reload = lambda: views.find_study(session, slug, study_id)  # noqa: E731
+    refused = _save_with_if_match("console/study.html", page, "study", save, reload, _study_form, draft)
+    if refused is not None:
+        return refused
     level = views.evidence_for(views.find_treatment(session, slug), current_rules()).level
     flash(f"Study saved. {study.treatment.name}: evidence {level.value.replace('_', ' ')}.")
     if including:
@@ -440,36 +424,53 @@ def edit_regulatory(slug: str, entry_id: int) -> Any:
             **page,
         )
     draft = {name: request.form.get(name, "") for name in REGULATORY_FORM}
-    try:
+
+    def save() -> None:
         data = forms.load(RegulatoryStatusPatchSchema(), _regulatory_values(request.form))
         service.update_regulatory(
             session, slug, entry_id, data, request.form.get("etag", ""), current_actor(), current_rules()
         )
+
+    reload = lambda: views.find_regulatory(session, slug, entry_id)  # noqa: E731
+    refused = _save_with_if_match(
+        "console/regulatory.html", page, "entry", save, reload, _regulatory_form, draft
+    )
+    if refused is not None:
+        return refused
+    flash("Regulatory entry saved.")
+    return redirect(url_for("console.treatment", slug=slug) + "#regulatory")
+
+
+def _save_with_if_match(
+    template: str, page: dict[str, Any], name: str, save: Callable[[], None], reload: Callable[[], Any],
+    to_form: Callable[[Any], dict[str, str]], draft: dict[str, str],
+) -> Any | None:  # fmt: skip
+    """Run `save` (a write carrying the form's If-Match). None when it went through; else the page
+    to answer: on a conflict what someone else changed, with the draft kept (409), never a bare
+    412; on a refusal the draft with its errors (422, or the problem's status)."""
+    session = get_session()
+    try:
+        save()
+        return None
     except (PreconditionFailed, StaleDataError):
         session.rollback()
-        entry = views.find_regulatory(session, slug, entry_id)
-        current = _regulatory_form(entry)
+        entry = reload()
+        current = to_form(entry)
         page["conflict"] = _changes(_original(request.form.get("original", ""), current), current, draft)
-        return render_template(
-            "console/regulatory.html",
+        answer = render_template(
+            template,
             form=draft,
             original=json.dumps(current),
             etag=views.entry_etag(entry),
-            **page | {"entry": entry},
-        ), 409
+            **page | {name: entry},
+        )
+        return answer, 409
     except (ma.ValidationError, DomainError) as error:
         session.rollback()
-        status = error.status if isinstance(error, DomainError) else 422
         page["errors"] = forms.errors_by_field(error)
-        return render_template(
-            "console/regulatory.html",
-            form=draft,
-            original=request.form.get("original", ""),
-            etag=request.form.get("etag", ""),
-            **page,
-        ), status
-    flash("Regulatory entry saved.")
-    return redirect(url_for("console.treatment", slug=slug) + "#regulatory")
+        status = error.status if isinstance(error, DomainError) else 422
+        return render_template(template, form=draft, original=request.form.get("original", ""),
+                               etag=request.form.get("etag", ""), **page), status  # fmt: skip
 
 
 def _changes(started: dict[str, str], current: dict[str, str], draft: dict[str, str]) -> list[dict[str, str]]:
