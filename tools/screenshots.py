@@ -56,7 +56,8 @@ def main() -> None:
         api_port, site_port = free_port(), free_port()
         base, site = f"http://127.0.0.1:{api_port}", f"http://localhost:{site_port}"
         app = create_app({"DATABASE_URL": f"sqlite:///{folder}/screenshots.db", "PUBLIC_BASE_URL": base,
-                          "CORS_ORIGINS": (site,), "LOG_REQUESTS": False})  # fmt: skip
+                          "CORS_ORIGINS": (site,), "LOG_REQUESTS": False,
+                          "SECRET_KEY": "screenshots-only-secret-key-0123456789ab"})  # fmt: skip
         command.upgrade(alembic_config(app.config["DATABASE_URL"]), "head")
         with app.app_context():
             load_catalogue(get_session(), current_rules(), demo=True)
