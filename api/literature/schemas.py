@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.fields import SLUG_PATTERN, Text
+from api.fields import SLUG_PATTERN, VISIBLE, Text
 from api.literature.screening import MAX_LIMIT
 from api.pagination import MAX_ID
 from api.smorest import ResponseSchema
@@ -189,6 +189,16 @@ class ScreeningPageSchema(ResponseSchema):
 
 
 class ExclusionSchema(ma.Schema):
+    # The OpenAPI form of "`other` needs a note" (api.literature.screening.exclude_study): refused is
+    # a reason `other` without a note that has some visible text.
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {
+        "not": {
+            "required": ["reason"],
+            "properties": {"reason": {"const": ExclusionReason.OTHER.value}},
+            "not": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": VISIBLE}}},
+        }
+    }
+
     reason = fields.String(required=True, validate=validate.OneOf(EXCLUSION_REASONS))
     note = Text(500, allow_none=True, load_default=None, metadata={"description": "Required for `other`"})
 

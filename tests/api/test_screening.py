@@ -147,3 +147,20 @@ def test_an_exclusion_without_a_reason_counts_as_unstated(client, editor, slug):
     assert patched.status_code == 200
     body = client.get(f"/v1/treatments/{slug}/prisma", headers=editor).get_json()
     assert (body["excluded"], body["excluded_by_reason"]["unstated"], body["awaiting"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "body, valid",
+    [({"reason": "wrong_design"}, True), ({"reason": "other", "note": "Animal model only."}, True),
+     ({"reason": "other"}, False), ({"reason": "other", "note": None}, False),
+     ({"reason": "other", "note": "  "}, False)],
+)  # fmt: skip
+def test_the_document_says_other_needs_a_note_as_the_service_does(client, body, valid):
+    import jsonschema
+
+    spec = client.get("/v1/openapi.json").get_json()
+    schema = spec["paths"]["/v1/treatments/{slug}/studies/{study_id}/exclusion"]["post"]["requestBody"]
+    resolved = {"$ref": schema["content"]["application/json"]["schema"]["$ref"]} | {
+        "components": spec["components"]
+    }
+    assert jsonschema.Draft202012Validator(resolved).is_valid(body) is valid
