@@ -118,7 +118,8 @@ def _judge(
     notification.outcome, notification.blocked = "flagged", blocked
     if action == "cancel":
         client = open_system(connector.system, connector.base_url, vault.open(connector.credentials), http)
-        assert isinstance(client, Square)
+        if not isinstance(client, Square):  # only Square guards bookings (`guards_bookings`)
+            raise NotGuarding(connector.id)
         try:
             cancelled = client.cancel_booking(
                 str(booking["id"]), booking.get("version"), f"tpa-{event['event_id']}"[:255]

@@ -166,9 +166,7 @@ class ConnectorSync(MethodView):
 
         The worker starts it within a second; `status.last_pass_at` moves when it is done.
         """
-        service.request_sync(get_session(), connector_id)
-        connector = service.find_connector(get_session(), connector_id)
-        return json_response(view(connector, service.state_of(get_session(), connector_id)), 202)
+        return json_response(view(*service.request_sync(get_session(), connector_id)), 202)
 
 
 @blp.route(f"/{CONNECTOR_ID}/calls")

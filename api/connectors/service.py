@@ -141,12 +141,13 @@ def delete_connector(session: Session, connector_id: int, if_match: str | None) 
     session.commit()
 
 
-def request_sync(session: Session, connector_id: int) -> ConnectorState:
-    find_connector(session, connector_id)
+def request_sync(session: Session, connector_id: int) -> tuple[Connector, ConnectorState]:
+    """Ask the worker for a full pass; the connector and its state, as an admin then sees them."""
+    connector = find_connector(session, connector_id)
     state = state_of(session, connector_id)
     state.sync_requested_at = utcnow()
     session.commit()
-    return state
+    return connector, state
 
 
 def list_calls(session: Session, connector_id: int, limit: int) -> list[ConnectorCall]:
